@@ -142,7 +142,7 @@ def _numeric_column(
         raise InputError(f"column holds booleans, expected {noun}s", where=f"{source}, column {name}")
     if pd.api.types.is_numeric_dtype(col):
         values = col.to_numpy(dtype=np.float64, na_value=np.nan)
-        text = np.where(np.isnan(values), "", values.astype(str))
+        text = np.where(np.isnan(values), "", col.astype(str).to_numpy(dtype=object))
     else:
         obj = col.astype(object)
         missing = obj.isna().to_numpy()
@@ -331,7 +331,7 @@ def check_path_table(
     _check_columns(names, where, "columns")
     raw = table.copy()
     raw.columns = names
-    labels = raw.index
+    labels = raw.index.tolist()
 
     def locate(pos: int) -> str:
         return f"row {pos} (index {labels[pos]!r})"

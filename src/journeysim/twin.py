@@ -44,10 +44,15 @@ __all__ = ["TwinState", "twin_step", "initial_twin_state", "run_twin", "Twin"]
 
 @dataclass(frozen=True)
 class TwinState:
-    """``N (..., 2, P, S)`` people and ``A (..., 2, K, P, S)`` total exposure memory."""
+    """Expected stocks, split by purchase history ``h`` (0 never bought, 1 bought before).
+
+    ``N (..., 2, P, S)`` people; ``A (..., 2, K, P, S)`` their total exposure memory per source;
+    ``Q (..., 2, K, P, S)`` the total of its square (for the spread of memory within a group).
+    """
 
     N: Any
     A: Any
+    Q: Any
 
 
 def initial_twin_state(params: Params, structure: Structure) -> TwinState:
@@ -58,12 +63,18 @@ def initial_twin_state(params: Params, structure: Structure) -> TwinState:
     cust = st.customer_stages.astype(float)
     N = np.stack([people * (1 - cust), people * cust], axis=-3)  # (..., 2, P, S)
     A = np.zeros(N.shape[:-3] + (2, st.n_sources) + N.shape[-2:])
-    return TwinState(N, A)
+    return TwinState(N, A, A.copy())
 
 
 def twin_step(xp, state: TwinState, touches_c, params: Params, structure: Structure, edge_mult, chan_mult,
               dt: float):
     """One step of ``dt`` days of expected dynamics.
+
+    Exposure memory is followed by its first two moments per group. People who leave a group
+    carry memory in proportion to how much it raised their chance to leave (a first-order
+    expansion of the exit probability around the group mean, with a scaled-Poisson closure for
+    the third moment): this is what keeps the twin close to the agents when a channel's effect on
+    one person is strong (search, store visits).
 
     Parameters
     ----------
@@ -77,40 +88,74 @@ def twin_step(xp, state: TwinState, touches_c, params: Params, structure: Struct
         ``referrals (...)``, ``lam (..., K, P, S)`` (touches per person per day)
     """
     st = structure
-    N, A = state.N, state.A
+    N, A, Q = state.N, state.A, state.Q
     Ntot = N[..., 0, :, :] + N[..., 1, :, :]  # (..., P, S)
     wom = wom_touches(xp, Ntot, st, params.wom_rate)  # (...)
     touches = xp.concatenate([touches_c + 0.0 * wom[..., None], wom[..., None]], axis=-1)  # (..., K)
     lam, q = delivery(xp, touches, Ntot, st, params.fhalf)
-    decay = params.carryover ** dt  # (..., K)
-    gain = lam * (q * dt)[..., None, None]  # (..., K, P, S)
+    # delivery: a' = d a + q n with n ~ Poisson(mu) per person
+    d = (params.carryover ** dt)[..., None, :, None, None]  # (..., 1, K, 1, 1)
+    qq = q[..., None, :, None, None]
+    mu = xp.expand_dims(lam * dt, -4)  # (..., 1, K, P, S)
     N_ = xp.expand_dims(N, -3)  # (..., 2, 1, P, S)
-    A = decay[..., None, :, None, None] * A + N_ * xp.expand_dims(gain, -4)
-    abar = A / xp.maximum(N_, TINY)
-    src_T = st.src_matrix.T
-    abar_src = abar @ src_T  # (..., 2, K, P, E)
+    Q = d * d * Q + 2.0 * d * qq * mu * A + qq * qq * N_ * (mu + mu * mu)
+    A = d * A + qq * mu * N_
+    Nsafe = xp.maximum(N_, TINY)
+    abar = A / Nsafe
+    V = xp.maximum(Q - A * abar, 0.0)  # sum of squared deviations
+    src_m, dst_m = st.src_matrix, st.dst_matrix
+    src_T = src_m.T
+    A_src, Q_src, V_src = A @ src_T, Q @ src_T, V @ src_T  # (..., 2, K, P, E)
+    abar_src = abar @ src_T
+    # hazards at the group mean and the exit probabilities
     base_eff, B = hazard_terms(xp, params, st, edge_mult, chan_mult)
     h = edge_hazards(xp, xp.expand_dims(base_eff, -3), xp.expand_dims(B, -4), abar_src)  # (..., 2, P, E)
-    frac = exit_fractions(xp, h, st, dt)
+    H = xp.maximum((h @ src_m) @ src_T, TINY)
+    L = 1.0 - xp.exp(-H * dt)
+    frac = L * h / H  # == exit_fractions(...)
+    # d frac_e / d a_k at the group mean
+    Bstage = (B @ src_m) @ src_T  # (..., K, P, E)
+    Bstage_ = xp.expand_dims(Bstage, -4)
+    Bstage_2 = Bstage_ * Bstage_
+    G = (xp.expand_dims(h / H * (dt * (1.0 - L) - L / H), -3) * xp.expand_dims(Bstage, -4)
+         + xp.expand_dims(L / H, -3) * xp.expand_dims(B, -4))  # (..., 2, K, P, E)
+    # second-order (Jensen) correction of the mean exit probability: 0.5 sum_k d2frac/da_k2 var_k
+    r = h / H
+    dr = (xp.expand_dims(B, -4) - xp.expand_dims(r, -3) * xp.expand_dims(Bstage, -4)) / xp.expand_dims(H, -3)
+    L2 = -dt * dt * (1.0 - L)
+    curv = (xp.expand_dims(r * L2, -3) * Bstage_2 + 2.0 * Bstage_ * dr * xp.expand_dims(dt * (1.0 - L) - L / H, -3))
+    var_src = V_src / xp.maximum(xp.expand_dims(N @ src_T, -3), TINY)
+    frac = xp.clip(frac + 0.5 * xp.sum(curv * var_src, axis=-3), 0.0, L)
     flow = (N @ src_T) * frac  # (..., 2, P, E)
+    frac_ = xp.expand_dims(frac, -3)
+    T_src = 2.0 * abar_src * V_src + V_src * V_src / xp.maximum(A_src, TINY)
+    a_out = xp.maximum(frac_ * A_src + G * V_src, 0.0)
+    q_out = xp.maximum(frac_ * Q_src + G * T_src, 0.0)
+    # no group gives away more memory than it has
+    a_scale = xp.minimum(1.0, A / xp.maximum(a_out @ src_m, TINY)) @ src_T
+    q_scale = xp.minimum(1.0, Q / xp.maximum(q_out @ src_m, TINY)) @ src_T
+    a_out = a_out * a_scale
+    q_out = q_out * q_scale
     buy = st.purchase_edges.astype(float)
     keep = 1.0 - buy
-    src_m, dst_m = st.src_matrix, st.dst_matrix
 
-    # people
-    out_n = flow @ src_m
-    stay_n = (flow * keep) @ dst_m
-    buy_n = (flow * buy) @ dst_m
-    N0 = N[..., 0, :, :] - out_n[..., 0, :, :] + stay_n[..., 0, :, :]
-    N1 = N[..., 1, :, :] - out_n[..., 1, :, :] + stay_n[..., 1, :, :] + buy_n[..., 0, :, :] + buy_n[..., 1, :, :]
-    # memory travels with the flows at the group mean
-    aflow = abar_src * xp.expand_dims(flow, -3)  # (..., 2, K, P, E)
-    out_a = aflow @ src_m
-    stay_a = (aflow * keep) @ dst_m
-    buy_a = (aflow * buy) @ dst_m
-    A0 = A[..., 0, :, :, :] - out_a[..., 0, :, :, :] + stay_a[..., 0, :, :, :]
-    A1 = A[..., 1, :, :, :] - out_a[..., 1, :, :, :] + stay_a[..., 1, :, :, :] + buy_a[..., 0, :, :, :] + buy_a[..., 1, :, :, :]
-    new_state = TwinState(xp.stack([N0, N1], axis=-3), xp.stack([A0, A1], axis=-4))
+    def route(stock, f):
+        """Stocks ``(..., 2, ...)`` after flows ``f``: purchases promote history 0 to 1."""
+        out = f @ src_m
+        stay = (f * keep) @ dst_m
+        promote = (f * buy) @ dst_m
+        s0 = stock[..., 0, :, :] if stock.ndim == f.ndim and f.shape[-2:] != () and stock.shape[-3] == 2 else None
+        del s0
+        return out, stay, promote
+
+    def update(stock, f, hax):
+        out, stay, promote = route(stock, f)
+        take = lambda x, i: x[(Ellipsis, i) + (slice(None),) * (hax - 1)]  # noqa: E731
+        s0 = take(stock, 0) - take(out, 0) + take(stay, 0)
+        s1 = take(stock, 1) - take(out, 1) + take(stay, 1) + take(promote, 0) + take(promote, 1)
+        return xp.stack([s0, s1], axis=-hax)
+
+    new_state = TwinState(update(N, flow, 3), update(A, a_out, 4), update(Q, q_out, 4))
     out = {
         "flow": flow[..., 0, :, :] + flow[..., 1, :, :],
         "new": (flow[..., 0, :, :] * buy).sum(axis=-1),
