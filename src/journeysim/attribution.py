@@ -493,10 +493,7 @@ def _shapley_sampled(
         mean = mean + delta * b / total
         m2 = m2 + bm2 + delta**2 * done * b / total
         done = total
-    if n_permutations > 1:
-        se = np.sqrt(m2 / (n_permutations - 1) / n_permutations)
-    else:
-        se = np.full(n, np.nan)
+    se = np.sqrt(m2 / (n_permutations - 1) / n_permutations)
     return mean, se
 
 
@@ -557,7 +554,7 @@ def shapley_values(
     {'a': 4.0, 'b': 1.0}
     """
     _check_measure(measure)
-    for label, number, low in (("max_exact", max_exact, 0), ("n_permutations", n_permutations, 1)):
+    for label, number, low in (("max_exact", max_exact, 0), ("n_permutations", n_permutations, 2)):
         if isinstance(number, bool) or not isinstance(number, (int, np.integer)) or number < low:
             raise InputError(f"must be an integer >= {low}, got {number!r}", where=label)
     if max_exact > _MAX_EXACT_LIMIT:
@@ -879,7 +876,7 @@ def run_attribute(
             "exact": shapley.exact,
             "max_exact": max_exact,
             "n_permutations": shapley.n_permutations,
-            "seed": seed,
+            "seed": seed if seed is None or isinstance(seed, int) else repr(seed),
             "standard_errors": _to_dict(shapley.standard_errors),
         }
     summary["timings_seconds"]["total"] = time.perf_counter() - started

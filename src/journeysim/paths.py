@@ -174,8 +174,11 @@ def _normalise_paths(
 ) -> np.ndarray:
     """Validate path strings and normalise their whitespace; return an object array of str."""
     obj = col.astype(object)
-    not_text = ~obj.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool) & obj.notna().to_numpy()
-    bad = np.flatnonzero(not_text)
+    if pd.api.types.is_string_dtype(col):
+        bad = np.zeros(0, dtype=np.int64)
+    else:
+        is_text = obj.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+        bad = np.flatnonzero(~is_text & obj.notna().to_numpy())
     if bad.size:
         raise InputError(
             f"path must be a string, got {obj.iloc[bad[0]]!r}" + _listing(bad, locate),
@@ -249,7 +252,7 @@ def _clean(
         if duplicates == "error":
             raise InputError(what, where=f"{source}, column path")
         warnings.warn(
-            f"{source}: {what}; their counts were summed", JourneysimWarning, stacklevel=4
+            f"{source}: {what}; their counts were summed", JourneysimWarning, stacklevel=3
         )
         table = table.groupby("path", sort=False, as_index=False)[list(_NUMERIC)].sum()
         table = _make_table(
@@ -286,7 +289,7 @@ def _check_columns(names: list[str], source: str, where_header: str) -> None:
             warnings.warn(
                 f"{source}: column {name!r} is not a path-table column and is ignored{hint}",
                 JourneysimWarning,
-                stacklevel=4,
+                stacklevel=3,
             )
 
 
@@ -490,6 +493,8 @@ def _event_columns(events: pd.DataFrame | Mapping[str, Any]) -> dict[str, pd.Ser
             f"expected a DataFrame or a dict of arrays, got {type(events).__name__}",
             where="events",
         )
+    if "time" not in cols and "day" in cols:  # the engine's event log calls it "day"
+        cols["time"] = cols["day"]
     for name in ("agent", "time", "kind"):
         if name not in cols:
             raise InputError(
@@ -564,7 +569,8 @@ def paths_from_events(
     ----------
     events
         A DataFrame, or a dict of equal-length 1-D arrays, with columns ``agent`` (id),
-        ``time`` (number), ``kind`` (``"touch"``, ``"move"`` or ``"purchase"``), ``channel``
+        ``time`` (number; a column ``day`` is used when there is no ``time``, as in
+        :meth:`journeysim.engine.Simulation.events`), ``kind`` (``"touch"``, ``"move"`` or ``"purchase"``), ``channel``
         (needed for touches) and ``value`` (purchase revenue; 0 when the column is absent).
         ``move`` events are ignored.
     per_purchase

@@ -217,9 +217,10 @@ class ObservationSpec(Strict):
     """What an observed weekly KPI column measures, and its likelihood."""
 
     column: str = Field(description="column of the observed CSV")
-    measures: Literal["entries", "share", "purchases", "referrals", "revenue"] = "entries"
+    measures: Literal["entries", "share", "purchases", "new_customers", "referrals", "revenue"] = "entries"
     stages: list[str] = Field(default_factory=list, description="stage(s) entered (entries) or counted (share)")
-    likelihood: Literal["poisson", "negbin", "binomial", "normal"] | None = None
+    likelihood: Literal["poisson", "negbin", "binomial", "normal"] | None = Field(
+        None, description="default: binomial for share, normal for revenue, negbin for counts")
     sample_size: int | str | None = Field(
         None, description="survey sample size (a number, or a column holding it), for share"
     )

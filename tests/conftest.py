@@ -1,0 +1,89 @@
+"""Shared fixtures: the repository root, small versions of the example scenarios, an output dir.
+
+The example scenarios are loaded with :func:`journeysim.scenario.load_scenario` and the
+``agents=`` / ``weeks=`` overrides, at sizes that keep each test to a second or two.
+
+``scenarios/retail.yaml`` schedules events up to week 104, and ``load_scenario(..., weeks=W)``
+currently refuses any ``W`` that cuts an event (the horizon check runs on the shortened file:
+see ``tests/test_scenario.py::test_shorter_horizon_keeps_events_inside_it``). Until that is
+fixed, :func:`shortened` writes a copy of a scenario file with the events clipped to the new
+horizon and the plan CSV path made absolute, and loads that.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from journeysim.scenario import Scenario, load_scenario
+
+#: Root of the repository (the directory holding ``pyproject.toml``).
+REPO = Path(__file__).resolve().parents[1]
+SCENARIOS = REPO / "scenarios"
+EXAMPLES = ("retail", "subscription", "funnel3")
+
+
+def shortened(name: str, directory: Path, *, weeks: int, agents: int) -> Scenario:
+    """Example scenario ``name`` over ``weeks`` weeks with ``agents`` agents.
+
+    Events are clipped to the horizon (dropped when they start after it); a plan CSV is referred
+    to by its absolute path, so the copy can live anywhere.
+    """
+    path = SCENARIOS / f"{name}.yaml"
+    raw = yaml.safe_load(path.read_text())
+    horizon = raw["market"]["weeks"]
+    if weeks < horizon:
+        events = []
+        for ev in raw.get("events", []):
+            first, last = (ev["weeks"], ev["weeks"]) if isinstance(ev["weeks"], int) else ev["weeks"]
+            if first <= weeks:
+                events.append({**ev, "weeks": [first, min(last, weeks)]})
+        raw["events"] = events
+        spend = raw.get("plan", {}).get("spend", {})
+        for ch, v in spend.items():
+            if isinstance(v, list):
+                spend[ch] = v[:weeks]
+    if "csv" in raw.get("plan", {}):
+        raw["plan"]["csv"] = str((SCENARIOS / raw["plan"]["csv"]).resolve())
+    raw["market"]["weeks"] = weeks
+    raw["market"]["agents"] = agents
+    out = Path(directory) / f"{name}_{weeks}w_{agents}a.yaml"
+    out.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return load_scenario(out)
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    """The repository root."""
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def small_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("scenarios")
+
+
+@pytest.fixture(scope="session")
+def funnel3_small() -> Scenario:
+    """``scenarios/funnel3.yaml`` with 4,000 agents over its 26 weeks (about 0.1 s a run)."""
+    return load_scenario(SCENARIOS / "funnel3.yaml", agents=4_000)
+
+
+@pytest.fixture(scope="session")
+def subscription_small() -> Scenario:
+    """``scenarios/subscription.yaml`` with 20,000 agents over its 78 weeks."""
+    return load_scenario(SCENARIOS / "subscription.yaml", agents=20_000)
+
+
+@pytest.fixture(scope="session")
+def retail_small(small_dir) -> Scenario:
+    """``scenarios/retail.yaml`` with 20,000 agents over 26 weeks (events clipped, see :func:`shortened`)."""
+    return shortened("retail", small_dir, weeks=26, agents=20_000)
+
+
+@pytest.fixture
+def out_dir(tmp_path) -> Path:
+    """A fresh output directory (not yet created, as a user would name one)."""
+    return tmp_path / "out"
