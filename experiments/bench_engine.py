@@ -123,7 +123,8 @@ def run_engine(agents: int, weeks: int, *, measure_memory: bool = True, repeat: 
     for r in range(max(1, repeat)):
         sim = ds = None
         gc.collect()
-        rss0 = maxrss_bytes()
+        if r == 0:
+            rss0 = maxrss_bytes()
         c0 = time.process_time()
         t0 = time.perf_counter()
         sim = Simulation(sc, plan=plan)
@@ -157,6 +158,24 @@ def run_engine(agents: int, weeks: int, *, measure_memory: bool = True, repeat: 
         out["peak_rss_growth_bytes"] = max(0, rss1 - rss0)
         out["peak_rss_bytes"] = rss1
     return out
+
+
+def profile_engine(agents: int, weeks: int, top: int = 15) -> list[dict]:
+    """One engine run under cProfile with CPU time as the clock; the functions with the most own time."""
+    import cProfile
+    import pstats
+
+    sc, plan = retail(agents, weeks)
+    sim = Simulation(sc, plan=plan)
+    prof = cProfile.Profile(time.process_time)
+    prof.enable()
+    sim.run()
+    prof.disable()
+    stats = pstats.Stats(prof).stats  # {(file, line, name): (cc, nc, tottime, cumtime, callers)}
+    total = sum(v[2] for v in stats.values())
+    rows = sorted(stats.items(), key=lambda kv: -kv[1][2])[:top]
+    return [{"function": f"{Path(f).name}:{line}({name})", "calls": v[1], "own_s": v[2], "cum_s": v[3],
+             "own_share": v[2] / total} for (f, line, name), v in rows]
 
 
 def traced_peak(agents: int, weeks: int) -> int:
@@ -441,6 +460,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--quick", action="store_true", help="tiny sizes, a few seconds (smoke test)")
     ap.add_argument("--tracemalloc", action="store_true",
                     help="also run the array engine once under tracemalloc (untimed) for its traced peak")
+    ap.add_argument("--profile", action="store_true",
+                    help="also run the array engine once under cProfile (CPU time, untimed) and print the top functions")
     ap.add_argument("--out", type=Path, default=None, help="JSON output (default experiments/results/bench_engine[_quick].json)")
     args = ap.parse_args(argv)
     if args.quick:
@@ -467,6 +488,12 @@ def main(argv: list[str] | None = None) -> dict:
     if args.tracemalloc:
         eng["tracemalloc_peak_bytes"] = traced_peak(args.agents, args.weeks)
         print(f"    tracemalloc peak during a (separate, untimed) run: {fmt_bytes(eng['tracemalloc_peak_bytes'])}")
+
+    if args.profile:
+        eng["profile"] = profile_engine(args.agents, args.weeks)
+        print("    profile of a (separate) run, own CPU time per function:")
+        for r in eng["profile"]:
+            print(f"      {r['own_s']:7.2f} s {r['own_share']:6.1%} {r['calls']:>7} calls  {r['function']}")
 
     print(f"\n[2] per-process design: {args.per_process_agents:,} agents x {args.per_process_weeks * 7} days ...",
           flush=True)

@@ -26,32 +26,8 @@ EXAMPLES = ("retail", "subscription", "funnel3")
 
 
 def shortened(name: str, directory: Path, *, weeks: int, agents: int) -> Scenario:
-    """Example scenario ``name`` over ``weeks`` weeks with ``agents`` agents.
-
-    Events are clipped to the horizon (dropped when they start after it); a plan CSV is referred
-    to by its absolute path, so the copy can live anywhere.
-    """
-    path = SCENARIOS / f"{name}.yaml"
-    raw = yaml.safe_load(path.read_text())
-    horizon = raw["market"]["weeks"]
-    if weeks < horizon:
-        events = []
-        for ev in raw.get("events", []):
-            first, last = (ev["weeks"], ev["weeks"]) if isinstance(ev["weeks"], int) else ev["weeks"]
-            if first <= weeks:
-                events.append({**ev, "weeks": [first, min(last, weeks)]})
-        raw["events"] = events
-        spend = raw.get("plan", {}).get("spend", {})
-        for ch, v in spend.items():
-            if isinstance(v, list):
-                spend[ch] = v[:weeks]
-    if "csv" in raw.get("plan", {}):
-        raw["plan"]["csv"] = str((SCENARIOS / raw["plan"]["csv"]).resolve())
-    raw["market"]["weeks"] = weeks
-    raw["market"]["agents"] = agents
-    out = Path(directory) / f"{name}_{weeks}w_{agents}a.yaml"
-    out.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return load_scenario(out)
+    """Example scenario ``name`` over ``weeks`` weeks with ``agents`` agents (events clipped to the horizon)."""
+    return load_scenario(SCENARIOS / f"{name}.yaml", weeks=weeks, agents=agents)
 
 
 @pytest.fixture(scope="session")

@@ -159,9 +159,9 @@ def test_named_streams_other_channels_impressions_unchanged():
 def test_more_spend_never_lowers_impressions(funnel3_small):
     """Impressions rise with spend at every week, and match spend / CPM on average.
 
-    Display costs 4 per thousand; the levels are a factor 2 or more apart, so neighbouring weekly
-    means differ by >= 50% while one week's Poisson sd is under 1% of its mean (>= 600 agent
-    touches a week): an inversion would be a > 50-sd event.
+    Display costs 4 per thousand and an agent stands for 50 people, so the lowest level makes
+    2,500 agent touches a week (Poisson sd 2%). The levels are a factor 2 or more apart: an
+    inversion of two neighbouring weeks' counts would be a > 25-sd event.
     """
     sc = funnel3_small.replace(weeks=8)
     st = sc.structure

@@ -174,9 +174,6 @@ def test_several_problems_are_listed_together(tmp_path):
     assert "\n  channels.tv: unknown key 'cmp' (did you mean 'cpm'?)" in msg
 
 
-@pytest.mark.xfail(raises=InputError, strict=False,
-                   reason="bug in scenario.Scenario.replace: a shorter horizon re-validates events that lie "
-                          "beyond it (retail.yaml cannot be shortened at all); remove this mark once fixed")
 def test_shorter_horizon_keeps_events_inside_it():
     """``weeks=`` shortens a scenario: events after the new horizon drop out, events across it are cut."""
     sc = load_scenario(SCENARIOS / "retail.yaml", agents=1_000, weeks=26)

@@ -89,9 +89,6 @@ def test_twin_is_deterministic(subscription_small):
     assert a.attrs["engine"] == "twin"
 
 
-@pytest.mark.xfail(raises=ValueError, strict=False,
-                   reason="bug in twin.twin_step (src/journeysim/twin.py:94): word-of-mouth touches are not "
-                          "broadcast over leading plan dimensions of the spend; remove this mark once fixed")
 def test_twin_plans_batch(subscription_small):
     """Two identical plans stacked on a leading 'plan' dimension both equal the single run."""
     sc = subscription_small
@@ -134,7 +131,7 @@ def test_batched_params_equal_looping_draws(retail_small):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["retail", "subscription", "funnel3"])
-def test_twin_matches_agents_full_size(name, tmp_path):
+def test_twin_matches_agents_full_size(name):
     """The same agreement on the full scenarios (retail: 200k agents over 104 weeks), 10 replications."""
     sc = load_scenario(SCENARIOS / f"{name}.yaml")
     check_agreement(sc, R=10)

@@ -113,6 +113,8 @@ class Scenario:
             m.update(upd)
             raw = self.spec.model_dump(by_alias=True, exclude_unset=False)
             raw["market"] = m
+            if weeks is not None:
+                raw["events"] = _clip_events(raw.get("events", []), weeks)
             if weeks is not None and plan is None:
                 plan = _resize_plan(self.plan, weeks)
             new = _compile(_validate(raw, self._where()), self.source, plan_override=plan or self.plan)
@@ -124,6 +126,17 @@ class Scenario:
 
     def _where(self) -> str:
         return str(self.source) if self.source else "scenario"
+
+
+def _clip_events(events: list[dict], weeks: int) -> list[dict]:
+    """Events cut to a shorter horizon: those starting after it are dropped."""
+    out = []
+    for ev in events:
+        w = ev["weeks"]
+        first, last = (w, w) if isinstance(w, int) else w
+        if first <= weeks:
+            out.append({**ev, "weeks": [first, min(last, weeks)]})
+    return out
 
 
 def _resize_plan(plan: Plan, weeks: int) -> Plan:

@@ -20,12 +20,10 @@ def fmt(x: Any) -> str:
         return str(x)
     if v != v:
         return "nan"
-    if abs(v) >= 1000:
+    if abs(v) >= 1000 or (v == int(v) and abs(v) < 1e15):
         return f"{v:,.0f}"
     if abs(v) >= 10:
         return f"{v:,.1f}"
-    if v == int(v):
-        return f"{int(v)}"
     return f"{v:.3g}"
 
 

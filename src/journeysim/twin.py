@@ -91,7 +91,8 @@ def twin_step(xp, state: TwinState, touches_c, params: Params, structure: Struct
     N, A, Q = state.N, state.A, state.Q
     Ntot = N[..., 0, :, :] + N[..., 1, :, :]  # (..., P, S)
     wom = wom_touches(xp, Ntot, st, params.wom_rate)  # (...)
-    touches = xp.concatenate([touches_c + 0.0 * wom[..., None], wom[..., None]], axis=-1)  # (..., K)
+    wom_k = wom[..., None] + 0.0 * touches_c[..., :1]
+    touches = xp.concatenate([touches_c + 0.0 * wom[..., None], wom_k], axis=-1)  # (..., K)
     lam, q = delivery(xp, touches, Ntot, st, params.fhalf)
     # delivery: a' = d a + q n with n ~ Poisson(mu) per person
     d = (params.carryover ** dt)[..., None, :, None, None]  # (..., 1, K, 1, 1)
