@@ -7,7 +7,7 @@ Three measurements on the retail scenario (``scenarios/retail.yaml``: 5,000,000 
    i.e. 364 days). Reports wall time (building the simulation, running it and labelling the
    weekly dataset; the scenario is compiled beforehand), agent-days per second, the growth of the
    process's peak RSS during the run, and the bytes of per-agent state (``group``, ``clock``,
-   ``memory``, ``last_week``, ``last_purchase``). A small warm-up run comes first so that numba
+   ``memory``, ``reached``, ``last_purchase``). A small warm-up run comes first so that numba
    compilation (or loading its cache) is not timed; its time is reported on its own.
 2. **Per-process design** (:class:`PerProcessSimulation`, below): the same model written the
    straightforward way, one Python object and one SimPy process per customer. A shared process
@@ -24,15 +24,15 @@ Three measurements on the retail scenario (``scenarios/retail.yaml``: 5,000,000 
 The figures are printed as a table and written to ``experiments/results/bench_engine.json``
 (``bench_engine_quick.json`` with ``--quick``, so a smoke test does not overwrite real results).
 
-Horizon: ``retail.yaml`` is a 104-week scenario whose events fall in weeks 60-104, and
-``Scenario.replace(weeks=52)`` rejects events outside the shortened horizon. The benchmark
-therefore keeps the scenario's structure and runs it with its media plan cut to the first
-``--weeks`` weeks (``Simulation(scenario, plan=...)``): the simulated horizon is the same and
-the events, all later than week 52, never fire in either design.
+Horizon: ``scenario.replace(agents=..., weeks=...)`` cuts the 104-week retail scenario (plan
+and events; its events fall in weeks 60-104, so none is left at 52 weeks). With a journeysim
+whose ``replace`` still rejects events beyond a shortened horizon, the benchmark falls back to
+the full scenario run with its plan cut to ``--weeks`` weeks, which simulates the same thing.
 
 Usage::
 
-    python experiments/bench_engine.py                      # 1M agents x 52 weeks; 100k x 4 weeks per-process
+    python experiments/bench_engine.py                      # 1M agents x 52 weeks; per-process 100k x 4 weeks
+    python experiments/bench_engine.py --repeat 3 --profile  # best of 3, plus a cProfile of the engine
     python experiments/bench_engine.py --quick              # a few seconds (smoke test)
     python experiments/bench_engine.py --agents 200000 --weeks 8 --per-process-agents 20000 --per-process-weeks 2
 """
@@ -59,6 +59,7 @@ import simpy
 from journeysim import _kernels
 from journeysim.dynamics import delivery, hazard_terms, wom_touches
 from journeysim.engine import Simulation
+from journeysim.errors import InputError
 from journeysim.plan import Plan
 from journeysim.rng import Streams
 from journeysim.scenario import Scenario, load_scenario
@@ -74,7 +75,7 @@ TARGET_BYTES = 100.0
 #: Tolerated relative difference of purchases per agent-day between the two designs.
 AGREE_TOL = 0.10
 
-STATE_ARRAYS = ("group", "clock", "memory", "last_week", "last_purchase")
+STATE_ARRAYS = ("group", "clock", "memory", "reached", "last_purchase")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,8 +83,13 @@ STATE_ARRAYS = ("group", "clock", "memory", "last_week", "last_purchase")
 
 
 def retail(agents: int, weeks: int) -> tuple[Scenario, Plan]:
-    """The retail scenario with ``agents`` agents, and its plan cut (or extended) to ``weeks`` weeks."""
-    sc = load_scenario(SCENARIO).replace(agents=agents)
+    """The retail scenario with ``agents`` agents over ``weeks`` weeks, and the plan to run."""
+    full = load_scenario(SCENARIO)
+    try:
+        sc = full.replace(agents=agents, weeks=weeks)
+        return sc, sc.plan
+    except InputError:  # older journeysim: events beyond the horizon are rejected, not clipped
+        sc = full.replace(agents=agents)
     spend = sc.plan.spend
     if weeks <= spend.shape[0]:
         spend = spend[:weeks]
@@ -461,8 +467,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--tracemalloc", action="store_true",
                     help="also run the array engine once under tracemalloc (untimed) for its traced peak")
     ap.add_argument("--profile", action="store_true",
-                    help="also run the array engine once under cProfile (CPU time, untimed) and print the top functions")
-    ap.add_argument("--out", type=Path, default=None, help="JSON output (default experiments/results/bench_engine[_quick].json)")
+                    help="also run the array engine once under cProfile (CPU time, untimed); print the top functions")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="JSON output (default experiments/results/bench_engine.json, bench_engine_quick.json with --quick)")
     args = ap.parse_args(argv)
     if args.quick:
         args.agents, args.weeks = 20_000, 2
@@ -509,7 +516,8 @@ def main(argv: list[str] | None = None) -> dict:
     small = run_engine(args.per_process_agents, args.per_process_weeks, measure_memory=False)
     a, b = small["purchases_per_agent_day"], pp["purchases_per_agent_day"]
     rel = abs(a - b) / max(a, b, 1e-300)
-    stage_tv = 0.5 * sum(abs(small["final_stage_share"][s] - pp["final_stage_share"][s]) for s in small["final_stage_share"])
+    share_a, share_b = small["final_stage_share"], pp["final_stage_share"]
+    stage_tv = 0.5 * sum(abs(share_a[s] - share_b[s]) for s in share_a)
     agree = rel <= AGREE_TOL
     print(f"    purchases per agent-day: array {a:.6f}, per-process {b:.6f}, difference {rel:.1%} "
           f"({'within' if agree else 'OUTSIDE'} {AGREE_TOL:.0%})")

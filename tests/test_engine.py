@@ -406,10 +406,11 @@ needs_numba = pytest.mark.skipif(not _kernels.HAVE_NUMBA, reason="numba not inst
 
 @needs_numba
 @pytest.mark.parametrize("dt", [1, 7])
-def test_advance_clocks_numba_matches_numpy(dt):
+@pytest.mark.parametrize("code", [np.uint8, np.uint16])
+def test_advance_clocks_numba_matches_numpy(dt, code):
     rng = np.random.default_rng(1)
     N, G, K = 5_000, 12, 4
-    group = rng.integers(0, G, N).astype(np.int16)
+    group = rng.integers(0, G, N).astype(code)
     clock = rng.standard_exponential(N, dtype=np.float32)
     memory = rng.gamma(0.5, 2.0, (K, N)).astype(np.float32)
     htab = rng.uniform(0, 0.05, G).astype(np.float32)
@@ -422,18 +423,123 @@ def test_advance_clocks_numba_matches_numpy(dt):
     assert m1.size > 0
     np.testing.assert_array_equal(m1, m2)
     np.testing.assert_array_equal(c1, c2)
+    np.testing.assert_array_equal(m1, np.flatnonzero(c1 <= 0))
 
 
 @needs_numba
-def test_deliver_numba_matches_numpy():
+@pytest.mark.parametrize("rejection", [True, False])
+@pytest.mark.parametrize("need", [1_000, 6_000])  # with rejection, 6,000 is more than are accepted
+def test_deliver_numba_matches_numpy(rejection, need):
     rng = np.random.default_rng(2)
-    N, week = 3_000, 5
-    idx = rng.integers(0, N, 10_000)  # with many repeats
+    N, G, n = 3_000, 12, 10_000
+    group = rng.integers(0, G, N).astype(np.uint8)
+    w = rng.choice(np.array([0.0, 0.3, 1.0], np.float32), G)
+    cand = rng.integers(0, N, n, dtype=np.int32)  # with many repeats
+    u = rng.random(n, dtype=np.float32) if rejection else None
     mem = rng.uniform(0, 3, N).astype(np.float32)
-    last = rng.choice(np.array([-1, 4, 5], np.int16), N)
-    m1, m2, l1, l2 = mem.copy(), mem.copy(), last.copy(), last.copy()
-    f1 = _kernels.deliver(idx, m1, l1, 0.37, week, use_numba=True)
-    f2 = _kernels.deliver(idx, m2, l2, 0.37, week, use_numba=False)
-    assert f1 == f2 == np.unique(idx[last[idx] != week]).size
-    np.testing.assert_array_equal(m1, m2)
-    np.testing.assert_array_equal(l1, l2)
+    reached = rng.integers(0, 256, N).astype(np.uint8)
+    bit = 1 << 5
+    # the reference, written out: the first `need` accepted candidates, in order
+    acc = cand[u < w[group[cand]]][:need] if rejection else cand[:need]
+    assert (acc.size == need) == (need == 1_000 or not rejection)  # both ways out of the loop
+    results = []
+    for use_numba in (True, False):
+        c, m, r = cand.copy(), mem.copy(), reached.copy()
+        got, fresh = _kernels.deliver(c, u, group, w, need, m, r, bit, 0.37, use_numba=use_numba)
+        results.append((got, fresh, c[:got], m, r))
+        assert got == acc.size
+        np.testing.assert_array_equal(c[:got], acc)
+        assert fresh == np.unique(acc[reached[acc] & bit == 0]).size > 0
+        np.testing.assert_array_equal(r, reached | np.where(np.isin(np.arange(N), acc), bit, 0).astype(np.uint8))
+    (g1, f1, a1, m1, r1), (g2, f2, a2, m2, r2) = results
+    assert g1 == g2 and f1 == f2
+    np.testing.assert_array_equal(m1, m2)  # float32 sums of repeats, bit for bit
+    np.testing.assert_array_equal(r1, r2)
+    touched = np.bincount(acc, minlength=N)
+    np.testing.assert_allclose(m1 - mem, touched * np.float32(0.37), rtol=1e-5, atol=1e-5)
+
+
+@needs_numba
+def test_choose_edges_numba_matches_numpy():
+    rng = np.random.default_rng(3)
+    N, P, S, K = 4_000, 2, 4, 3
+    src = np.array([0, 1, 1, 2, 2, 2])  # edges out of stages 0..2; stage 3 has none
+    E = src.size
+    out_tab = np.full((S, 3), -1, np.intp)
+    for s in range(S):
+        o = np.flatnonzero(src == s)
+        out_tab[s, : o.size] = o
+    group = rng.integers(0, P * S, N).astype(np.uint8)
+    memory = rng.gamma(0.5, 2.0, (K, N)).astype(np.float32)
+    scale = np.array([1.0, 0.5, 0.25], np.float32)
+    base_eff = rng.uniform(0, 0.05, (P, E))
+    base_eff[1, 4] = 0.0  # one edge that only media can open
+    B = rng.uniform(0, 0.02, (K, P, E))
+    B[1] = 0.0  # a source with no effect is skipped
+    movers = np.sort(rng.choice(N, 1_500, replace=False))
+    r = rng.random(movers.size)
+    e1, t1 = _kernels.choose_edges(movers, group, memory, scale, out_tab, base_eff, B, r, use_numba=True)
+    e2, t2 = _kernels.choose_edges(movers, group, memory, scale, out_tab, base_eff, B, r, use_numba=False)
+    np.testing.assert_array_equal(e1, e2)
+    np.testing.assert_array_equal(t1, t2)
+    stage = group[movers] % S
+    ok = t1 > 0
+    assert (~ok == (stage == 3)).all()  # no hazard only where there is no edge
+    assert (src[e1[ok]] == stage[ok]).all()
+
+
+@needs_numba
+def test_targeted_numba_matches_numpy():
+    rng = np.random.default_rng(4)
+    group = rng.integers(0, 12, 10_000).astype(np.uint8)
+    mask = np.zeros(12, bool)
+    mask[[2, 3, 7]] = True
+    a = _kernels.targeted(group, mask, use_numba=True)
+    b = _kernels.targeted(group, mask, use_numba=False)
+    assert a.dtype == b.dtype == np.int32
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, np.flatnonzero(np.isin(group, [2, 3, 7])))
+
+
+@needs_numba
+def test_numba_and_numpy_runs_are_bit_identical(retail_small):
+    """The whole engine on its compiled kernels and on the numpy fallback: the same run, bit for bit."""
+    sc = retail_small.replace(weeks=6)
+    runs = [Simulation(sc, log_agents=500, use_numba=flag) for flag in (True, False)]
+    a, b = (sim.run() for sim in runs)
+    assert a.identical(b)
+    assert runs[0].events().equals(runs[1].events())
+    for name in ("group", "clock", "memory", "reached", "last_purchase"):
+        np.testing.assert_array_equal(getattr(runs[0], name), getattr(runs[1], name), err_msg=name)
+
+
+def test_reach_counts_each_agent_once_a_week():
+    """Reach (people touched at least once in the week) against the event log of every agent.
+
+    Eleven sources (ten channels and word of mouth), so the bits that mark who a source reached
+    this week span two bytes per agent. Exact: reach = distinct agents touched by the channel in
+    the week, times the weight; impressions = touches times the weight.
+    """
+    channels = {f"c{i}": {"cpm": 5.0, "effects": {"unaware->aware": 0.001}, "carryover": 0.5} for i in range(10)}
+    channels["c9"]["targeting"] = {"stages": {"aware": 1.0, "considering": 0.3}}
+    sc = load_scenario({
+        "market": {"population": 20_000, "agents": 2_000, "weeks": 3, "seed": 3},
+        "journey": {"template": "default"},
+        "channels": channels,
+        "word_of_mouth": {"rate": 0.05, "from": {"advocate": 1.0}, "effects": {"unaware->aware": 0.01}},
+        "plan": {"spend": {f"c{i}": 50.0 * (i + 1) for i in range(10)}},
+    })
+    st = sc.structure
+    assert st.n_sources == 11
+    sim = Simulation(sc, log_agents=-1)
+    ds = sim.run()
+    assert sim.reached.shape == (2, 2_000)
+    ev = sim.events()
+    touches = ev[ev.kind == "touch"].assign(week=lambda d: d.day // 7)
+    for c in st.channels:
+        t = touches[touches.channel == c]
+        reach = t.groupby("week").agent.nunique().reindex(range(3), fill_value=0).values
+        n = t.groupby("week").size().reindex(range(3), fill_value=0).values
+        assert (n > reach).any() and (reach > 0).all(), c  # repeats happen; reach counts them once
+        np.testing.assert_allclose(ds.reach.sel(channel=c).values, reach * st.weight, rtol=1e-12, err_msg=c)
+        np.testing.assert_allclose(ds.impressions.sel(channel=c).values, n * st.weight, rtol=1e-12, err_msg=c)

@@ -35,6 +35,8 @@ __all__ = [
     "Params",
     "hazard_terms",
     "delivery",
+    "effectiveness",
+    "competing_exit",
     "wom_touches",
     "edge_hazards",
     "stage_hazards",
@@ -155,6 +157,23 @@ def wom_touches(xp, N, structure: Structure, wom_rate):
     return wom_rate * xp.sum(N * structure.wom_from, axis=(-2, -1))
 
 
+def effectiveness(xp, touches, targeted, fhalf):
+    """Touches per unit of targeting weight, and the effectiveness of one touch.
+
+    Parameters
+    ----------
+    touches : (..., K) daily touches of each source
+    targeted : (..., K) targeted people, weighted: ``sum_g N_g w[k, g]``
+    fhalf : (..., K) half-saturation weekly frequency
+
+    Returns ``per_weight (..., K)`` (a person of weight ``w`` expects ``per_weight * w`` touches a
+    day) and ``q (..., K) = 1 / (1 + f / fhalf)`` with ``f = 7 per_weight`` the weekly frequency.
+    """
+    per_weight = touches / xp.maximum(targeted, TINY)
+    q = 1.0 / (1.0 + 7.0 * per_weight / fhalf)
+    return per_weight, q
+
+
 def delivery(xp, touches, N, structure: Structure, fhalf):
     """Expected touches per person per day by group, and effectiveness per touch.
 
@@ -171,12 +190,8 @@ def delivery(xp, touches, N, structure: Structure, fhalf):
     """
     w = structure.targeting  # (K, P, S)
     targeted = xp.sum(xp.expand_dims(N, -3) * w, axis=(-2, -1))  # (..., K)
-    targeted = xp.maximum(targeted, TINY)
-    per_weight = touches / targeted  # (..., K)
-    lam = per_weight[..., None, None] * w
-    freq = 7.0 * per_weight  # weekly touches per fully targeted person
-    q = 1.0 / (1.0 + freq / fhalf)
-    return lam, q
+    per_weight, q = effectiveness(xp, touches, targeted, fhalf)
+    return per_weight[..., None, None] * w, q
 
 
 def edge_hazards(xp, base_eff, B, abar_src):
@@ -189,8 +204,18 @@ def stage_hazards(xp, h, structure: Structure):
     return h @ structure.src_matrix
 
 
+def competing_exit(xp, h, H, dt: float):
+    """Probability of leaving along an edge in one step, ``(1 - exp(-H dt)) h / H``.
+
+    ``h`` is the edge's hazard and ``H`` the total hazard out of its source stage (same shape).
+    Returns ``(frac, L)`` with ``L = 1 - exp(-H dt)`` the probability of leaving at all.
+    """
+    safe = xp.maximum(H, TINY)
+    L = 1.0 - xp.exp(-safe * dt)
+    return L * h / safe, L
+
+
 def exit_fractions(xp, h, structure: Structure, dt: float):
-    """Share of a group that takes each edge during one step: ``(1 - exp(-H dt)) h / H``."""
+    """Share of a group that takes each edge during one step, ``h (..., P, E)`` -> ``(..., P, E)``."""
     H_src = stage_hazards(xp, h, structure) @ structure.src_matrix.T  # (..., P, E)
-    safe = xp.maximum(H_src, TINY)
-    return (1.0 - xp.exp(-safe * dt)) * h / safe
+    return competing_exit(xp, h, H_src, dt)[0]

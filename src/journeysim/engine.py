@@ -1,8 +1,9 @@
 """The agent engine: a SimPy calendar driving customers held in numpy arrays.
 
 A :class:`Simulation` keeps one row per agent in a few arrays (persona and stage as one group
-code, a transition clock, exposure memory and last touch week per source, day of last purchase)
-and runs SimPy processes over them. Each day has phases, ordered by their offset in the day:
+code, a transition clock, exposure memory per source, one bit per source that reached the agent
+this week, day of last purchase) and runs SimPy processes over them. Each day has phases,
+ordered by their offset in the day:
 
 ======  ==================  ==========================================================
 offset  process             what it does
@@ -40,6 +41,9 @@ __all__ = ["Simulation", "simulate", "InvariantError", "EventLog"]
 
 #: Re-scale exposure memory once its pending decay factor falls below this.
 _RESCALE = np.float32(1e-4)
+#: A channel draws its candidates among the agents it targets (after one pass over all agents to
+#: list them) when drawing among all agents would waste more than this many candidates per agent.
+_POOL_MIN_WASTE = 0.25
 
 
 class InvariantError(JourneysimError):
@@ -259,10 +263,9 @@ class Simulation:
         self._streams = Streams(self.seed, self.replication)
         if self.initial_state is not None:
             s = self.initial_state
-            self.group = s["group"].copy()
+            self.group = s["group"].astype(_code_type(P * S))
             self.clock = s["clock"].copy()
             self.memory = s["memory"].copy()
-            self.last_week = np.full((K, self.group.size), -1, np.int16)
             self.last_purchase = s["last_purchase"].copy()
             N = self.group.size
             self._weight = s["weight"]
@@ -273,15 +276,18 @@ class Simulation:
             # exact quotas per persona and stage (largest remainder), then shuffled
             share = (st.persona_share[:, None] * np.asarray(self.params.initial)).ravel()
             counts = _quota(share, N)
-            group = np.repeat(np.arange(P * S, dtype=np.int16), counts)
+            group = np.repeat(np.arange(P * S, dtype=_code_type(P * S)), counts)
             rng.shuffle(group)
             self.group = group
             self.clock = rng.standard_exponential(N, dtype=np.float32)
             self.memory = np.zeros((K, N), np.float32)
-            self.last_week = np.full((K, N), -1, np.int16)
             stage = group % S
             self.last_purchase = np.where(st.customer_stages[stage], -(10**6), -1).astype(np.int32)
         self._N = N
+        # bit k % 8 of reached[k // 8, i]: source k touched agent i this week (cleared weekly)
+        self.reached = np.zeros(((K + 7) // 8, N), np.uint8)
+        self._reached_week = -1
+        self._index_type = np.int32 if N - 1 <= np.iinfo(np.int32).max else np.int64  # of candidate draws
         self._n = np.bincount(self.group, minlength=P * S).astype(np.int64)
         self._scale = np.ones(K, np.float32)
         self._n_logged = N if self.log_agents == -1 else min(int(self.log_agents or 0), N)
@@ -345,6 +351,7 @@ class Simulation:
             yield self.env.timeout(self.scenario.structure.dt)
 
     def _deliver(self, k: int, rng: np.random.Generator):
+        """Today's touches of source ``k``: how many (Poisson), on whom, and their effect on memory."""
         expected = self._touches_today[k] / self._weight  # touches landing on agents
         if expected <= 0:
             return
@@ -356,16 +363,65 @@ class Simulation:
         share = float(self._n @ w) / self._N
         if share <= 0:
             return
-        idx = _weighted_sample(rng, self.group, w, m, share)
         week = self.week
-        fresh = _kernels.deliver(idx, self.memory[k], self.last_week[k], self._q[k] / self._scale[k], week,
-                                 self.use_numba)
+        idx, fresh = self._touch(k, rng, w, m, share, week, keep=self.log_ is not None)
         if k < self._K - 1:
             self._rec.impressions[week, k] += m * self._weight
             self._rec.reach[week, k] += fresh * self._weight
         if self.log_ is not None:
             logged = idx[idx < self._n_logged]
             self.log_.add(logged, self.day, 0, source=k)
+
+    def _touch(self, k: int, rng, w, m: int, share: float, week: int, keep: bool):
+        """Land ``m`` touches of source ``k`` on agents drawn with replacement with probability
+        proportional to ``w[group]`` (rejection sampling, see :meth:`_candidates`), and add them
+        to the agents' exposure memory.
+
+        Returns the agents touched, in order (``None`` unless ``keep``), and how many agents the
+        source reached for the first time this week.
+        """
+        pool, size, accept, flat = self._candidates(w, m, share)
+        reached, bit = self._reached_bit(k, week)
+        mem_k, val = self.memory[k], self._q[k] / self._scale[k]
+        touched = []
+        need, fresh = m, 0
+        while need > 0:
+            n_cand = need if flat else int(need / accept * 1.1) + 32
+            cand = rng.integers(0, size, n_cand, dtype=self._index_type)
+            if pool is not None:
+                cand = pool[cand]
+            u = None if flat else rng.random(n_cand, dtype=np.float32)
+            got, f = _kernels.deliver(cand, u, self.group, w, need, mem_k, reached, bit, val, self.use_numba)
+            need -= got
+            fresh += f
+            if keep:
+                touched.append(cand[:got])
+        return (np.concatenate(touched) if keep else None), fresh
+
+    def _candidates(self, w, m: int, share: float):
+        """Where a source draws the candidates of ``m`` touches with targeting weights ``w`` (max 1).
+
+        Candidates are drawn uniformly among a *pool* and accepted with probability ``w[group]``,
+        so that touches land in proportion to ``w[group]``. The pool is all agents, or only the
+        agents of the groups with ``w > 0`` (listed by one pass over the agents) when drawing among
+        all would waste more than ``_POOL_MIN_WASTE`` candidates per agent. Returns ``(pool or
+        None, pool size, mean acceptance probability, flat)``; ``flat``: every agent of the pool
+        has weight 1, so every candidate is accepted and no uniform is drawn.
+        """
+        N = self._N
+        targeted = w > 0
+        pool_share = float(self._n @ targeted) / N  # share of agents the source can reach
+        if pool_share < 1 and m / share * (1 - pool_share) > _POOL_MIN_WASTE * N:
+            pool = _kernels.targeted(self.group, targeted, self.use_numba)
+            return pool, pool.size, share * N / pool.size, bool(np.all(w[targeted] == 1))
+        return None, N, share, bool(np.all(w == 1))
+
+    def _reached_bit(self, k: int, week: int) -> tuple[np.ndarray, int]:
+        """The row of ``reached`` holding source ``k``'s bit, and the bit; all bits clear at a new week."""
+        if week != self._reached_week:
+            self.reached[:] = 0
+            self._reached_week = week
+        return self.reached[k // 8], 1 << (k % 8)
 
     def _journey(self):
         yield self.env.timeout(0.5)
@@ -388,28 +444,18 @@ class Simulation:
             yield self.env.timeout(st.dt)
 
     def _move(self, movers, base_eff, B, rng, week):
+        """Agents whose clock ran out take one edge out of their stage (competing risks)."""
         st = self.scenario.structure
         S, E = self._S, len(st.edges)
-        g = self.group[movers].astype(np.intp)
-        p, s = g // S, g % S
-        cand = self._out[s]  # (n, width)
-        valid = cand >= 0
-        c = np.where(valid, cand, 0)
-        h = base_eff[p[:, None], c]
-        mem = self.memory[:, movers] * self._scale[:, None]  # (K, n)
-        for k in range(self._K):
-            if np.any(B[k]):
-                h = h + B[k][p[:, None], c] * mem[k][:, None]
-        h = np.where(valid, h, 0.0)
-        cum = np.cumsum(h, axis=1)
-        total = cum[:, -1]
-        ok = total > 0
-        u = rng.random(movers.size) * total
-        choice = np.minimum((cum <= u[:, None]).sum(axis=1), cand.shape[1] - 1)
-        edge = c[np.arange(movers.size), choice]
+        r = rng.random(movers.size)
+        edge, total = _kernels.choose_edges(movers, self.group, self.memory, self._scale, self._out, base_eff, B,
+                                            r, self.use_numba)
         self.clock[movers] = rng.standard_exponential(movers.size, dtype=np.float32)
-        movers, edge, p, g = movers[ok], edge[ok], p[ok], g[ok]
-        if not np.all(valid[ok, choice[ok]]) or not np.array_equal(st.src[edge], g % S):
+        ok = total > 0
+        movers, edge = movers[ok], edge[ok]
+        g = self.group[movers].astype(np.intp)
+        p = g // S
+        if np.any(edge < 0) or not np.array_equal(st.src[edge], g % S):
             raise InvariantError(f"day {self.day}: a move did not follow an edge of the journey")
         new = p * S + st.dst[edge]
         self.group[movers] = new.astype(self.group.dtype)
@@ -466,22 +512,15 @@ def _quota(share: np.ndarray, n: int) -> np.ndarray:
     return counts
 
 
-def _weighted_sample(rng, group, w, m, share):
-    """``m`` agent indices drawn with replacement with probability proportional to ``w[group]``.
+def _code_type(n_codes: int) -> type[np.unsignedinteger]:
+    """The smallest unsigned integer type holding the codes ``0 .. n_codes - 1``.
 
-    Rejection sampling: uniform candidates accepted with probability ``w[group] / max w``.
+    (Unsigned, so that the compiled kernels index tables with them without negative-index checks.)
     """
-    N = group.size
-    out = []
-    need = m
-    while need > 0:
-        n_cand = int(need / max(share, 1e-9) * 1.1) + 32
-        cand = rng.integers(0, N, n_cand)
-        u = rng.random(n_cand, dtype=np.float32)
-        acc = cand[u < w[group[cand]]]
-        out.append(acc[:need])
-        need -= min(need, acc.size)
-    return np.concatenate(out) if len(out) > 1 else out[0]
+    for t in (np.uint8, np.uint16, np.uint32):
+        if n_codes - 1 <= np.iinfo(t).max:
+            return t
+    return np.uint64
 
 
 def simulate(scenario: Scenario | str, *, agents: int | None = None, seed: int | None = None,
