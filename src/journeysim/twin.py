@@ -31,28 +31,77 @@ from journeysim.dynamics import (
     TINY,
     Params,
     Structure,
-    delivery,
-    edge_hazards,
-    exit_fractions,
+    competing_exit,
+    effectiveness,
     hazard_terms,
-    wom_touches,
 )
 from journeysim.output import WeeklyRecord, to_dataset
 
-__all__ = ["TwinState", "twin_step", "initial_twin_state", "run_twin", "Twin"]
+__all__ = ["TwinState", "TwinMatrices", "twin_step", "initial_twin_state", "run_twin", "Twin"]
+
+
+@dataclass(frozen=True)
+class TwinMatrices:
+    """Constant 0/1 matrices that let one step work on 2-D arrays (few, larger operations).
+
+    State rows ``r = (h, p, s)`` (history, persona, stage), ``R = 2 P S``; edge rows
+    ``(h, p, e)``, ``R_E = 2 P E``. State columns: ``N``, then ``A`` per source, then ``Q`` per source.
+    """
+
+    P: int
+    S: int
+    E: int
+    K: int
+    src: np.ndarray  # (R_E, R) edge row -> its source state row
+    same_src: np.ndarray  # (R_E, R_E) edges sharing a source state
+    move: np.ndarray  # (R, R_E) destination (purchases promote h=0 to h=1) minus source
+    targeting: np.ndarray  # (R, K)
+    wom_from: np.ndarray  # (R,)
+    edge_out: np.ndarray  # (P*E, R_E) sum over history
+    new_sel: np.ndarray  # (P, R_E) purchases by people who never bought
+    repeat_sel: np.ndarray  # (P, R_E)
+    stage_out: np.ndarray  # (P*S, R) sum over history
+
+    @classmethod
+    def build(cls, st: Structure) -> "TwinMatrices":
+        P, S, E, K = len(st.personas), len(st.stages), len(st.edges), st.n_sources
+        R, RE = 2 * P * S, 2 * P * E
+        src = np.zeros((RE, R))
+        dst = np.zeros((R, RE))
+        buy = st.purchase_edges
+        new_sel = np.zeros((P, RE))
+        repeat_sel = np.zeros((P, RE))
+        edge_out = np.zeros((P * E, RE))
+        for h in range(2):
+            for p in range(P):
+                for e in range(E):
+                    re = (h * P + p) * E + e
+                    src[re, (h * P + p) * S + st.src[e]] = 1.0
+                    h2 = 1 if buy[e] else h
+                    dst[(h2 * P + p) * S + st.dst[e], re] = 1.0
+                    edge_out[p * E + e, re] = 1.0
+                    if buy[e]:
+                        (new_sel if h == 0 else repeat_sel)[p, re] = 1.0
+        targeting = np.tile(st.targeting.reshape(K, P * S).T, (2, 1))
+        wom_from = np.tile(np.tile(st.wom_from, P), 2)
+        stage_out = np.tile(np.eye(P * S), (1, 2))
+        return cls(P, S, E, K, src, src @ src.T, dst - src.T, targeting, wom_from, edge_out, new_sel, repeat_sel,
+                   stage_out)
 
 
 @dataclass(frozen=True)
 class TwinState:
-    """Expected stocks, split by purchase history ``h`` (0 never bought, 1 bought before).
+    """Expected stocks ``X (..., R, 1 + 2K)``: per state row ``(h, p, s)`` (``h = 0`` never bought,
+    ``h = 1`` bought before) the people ``N``, their total exposure memory ``A`` per source and
+    the total of its square ``Q`` per source (the spread of memory within a group)."""
 
-    ``N (..., 2, P, S)`` people; ``A (..., 2, K, P, S)`` their total exposure memory per source;
-    ``Q (..., 2, K, P, S)`` the total of its square (for the spread of memory within a group).
-    """
+    X: Any
 
-    N: Any
-    A: Any
-    Q: Any
+    def people(self, P: int, S: int) -> np.ndarray:
+        """People per persona and stage, ``(..., P, S)`` (numpy states only)."""
+        X = np.asarray(self.X)
+        N = X[..., 0]
+        return N.reshape(N.shape[:-1] + (2, P, S)).sum(axis=-3)
 
 
 def initial_twin_state(params: Params, structure: Structure) -> TwinState:
@@ -61,111 +110,101 @@ def initial_twin_state(params: Params, structure: Structure) -> TwinState:
     init = np.asarray(params.initial, float)  # (..., P, S)
     people = st.population * st.persona_share[:, None] * init
     cust = st.customer_stages.astype(float)
-    N = np.stack([people * (1 - cust), people * cust], axis=-3)  # (..., 2, P, S)
-    A = np.zeros(N.shape[:-3] + (2, st.n_sources) + N.shape[-2:])
-    return TwinState(N, A, A.copy())
+    N = np.concatenate([(people * (1 - cust)).reshape(people.shape[:-2] + (-1,)),
+                        (people * cust).reshape(people.shape[:-2] + (-1,))], axis=-1)  # (..., R)
+    X = np.zeros(N.shape + (1 + 2 * st.n_sources,))
+    X[..., 0] = N
+    return TwinState(X)
+
+
+def _rows(xp, base_eff, B, P, E, K):
+    """Per edge row: base hazards ``(..., R_E)`` and memory coefficients ``(..., R_E, K)``."""
+    if xp is np:
+        b = base_eff.reshape(base_eff.shape[:-2] + (P * E,))
+        c = np.moveaxis(B, -3, -1).reshape(B.shape[:-3] + (P * E, K))
+        return np.concatenate([b, b], axis=-1), np.concatenate([c, c], axis=-2)
+    b = base_eff.reshape((P * E,))
+    c = B.transpose((1, 2, 0)).reshape((P * E, K))
+    return xp.concatenate([b, b], axis=-1), xp.concatenate([c, c], axis=-2)
 
 
 def twin_step(xp, state: TwinState, touches_c, params: Params, structure: Structure, edge_mult, chan_mult,
-              dt: float):
+              dt: float, mats: TwinMatrices):
     """One step of ``dt`` days of expected dynamics.
 
     Exposure memory is followed by its first two moments per group. People who leave a group
     carry memory in proportion to how much it raised their chance to leave (a first-order
     expansion of the exit probability around the group mean, with a scaled-Poisson closure for
-    the third moment): this is what keeps the twin close to the agents when a channel's effect on
-    one person is strong (search, store visits).
+    the third moment), and the mean exit probability gets its second-order (Jensen) correction:
+    this keeps the twin close to the agents when a channel's effect on one person is strong
+    (search, store visits).
 
     Parameters
     ----------
     touches_c : (..., C) daily touches of each channel (from the plan)
     edge_mult, chan_mult : the step's event multipliers
+    mats : :class:`TwinMatrices` of the structure
 
     Returns
     -------
     state : TwinState
-    out : dict of per-step flows: ``flow (..., P, E)``, ``new (..., P)``, ``repeat (..., P)``,
-        ``referrals (...)``, ``lam (..., K, P, S)`` (touches per person per day)
+    out : dict of per-step results: ``flow (..., P*E)``, ``new (..., P)``, ``repeat (..., P)``,
+        ``referrals (...)``, ``mu (..., R, K)`` (touches per person in the step)
     """
-    st = structure
-    N, A, Q = state.N, state.A, state.Q
-    Ntot = N[..., 0, :, :] + N[..., 1, :, :]  # (..., P, S)
-    wom = wom_touches(xp, Ntot, st, params.wom_rate)  # (...)
-    wom_k = wom[..., None] + 0.0 * touches_c[..., :1]
-    touches = xp.concatenate([touches_c + 0.0 * wom[..., None], wom_k], axis=-1)  # (..., K)
-    lam, q = delivery(xp, touches, Ntot, st, params.fhalf)
-    # delivery: a' = d a + q n with n ~ Poisson(mu) per person
-    d = (params.carryover ** dt)[..., None, :, None, None]  # (..., 1, K, 1, 1)
-    qq = q[..., None, :, None, None]
-    mu = xp.expand_dims(lam * dt, -4)  # (..., 1, K, P, S)
-    N_ = xp.expand_dims(N, -3)  # (..., 2, 1, P, S)
+    m = mats
+    K = m.K
+    X = state.X
+    N = X[..., 0]  # (..., R)
+    A = X[..., 1:1 + K]
+    Q = X[..., 1 + K:]
+    # delivery: a' = d a + q n, n ~ Poisson(mu) per person
+    wom = params.wom_rate * (N @ m.wom_from)  # (...)
+    touches = xp.concatenate([touches_c + 0.0 * wom[..., None], wom[..., None] + 0.0 * touches_c[..., :1]], axis=-1)
+    per_weight, q = effectiveness(xp, touches, N @ m.targeting, params.fhalf)  # (..., K)
+    mu = m.targeting * (per_weight * dt)[..., None, :]  # (..., R, K)
+    d = (params.carryover ** dt)[..., None, :]
+    qq = q[..., None, :]
+    N_ = N[..., None] + 0.0 * mu[..., :1]  # broadcast over plan/draw batch dimensions
     Q = d * d * Q + 2.0 * d * qq * mu * A + qq * qq * N_ * (mu + mu * mu)
     A = d * A + qq * mu * N_
-    Nsafe = xp.maximum(N_, TINY)
-    abar = A / Nsafe
+    abar = A / xp.maximum(N_, TINY)
     V = xp.maximum(Q - A * abar, 0.0)  # sum of squared deviations
-    src_m, dst_m = st.src_matrix, st.dst_matrix
-    src_T = src_m.T
-    A_src, Q_src, V_src = A @ src_T, Q @ src_T, V @ src_T  # (..., 2, K, P, E)
-    abar_src = abar @ src_T
-    # hazards at the group mean and the exit probabilities
-    base_eff, B = hazard_terms(xp, params, st, edge_mult, chan_mult)
-    h = edge_hazards(xp, xp.expand_dims(base_eff, -3), xp.expand_dims(B, -4), abar_src)  # (..., 2, P, E)
-    H = xp.maximum((h @ src_m) @ src_T, TINY)
-    L = 1.0 - xp.exp(-H * dt)
-    frac = L * h / H  # == exit_fractions(...)
-    # d frac_e / d a_k at the group mean
-    Bstage = (B @ src_m) @ src_T  # (..., K, P, E)
-    Bstage_ = xp.expand_dims(Bstage, -4)
-    Bstage_2 = Bstage_ * Bstage_
-    G = (xp.expand_dims(h / H * (dt * (1.0 - L) - L / H), -3) * xp.expand_dims(Bstage, -4)
-         + xp.expand_dims(L / H, -3) * xp.expand_dims(B, -4))  # (..., 2, K, P, E)
-    # second-order (Jensen) correction of the mean exit probability: 0.5 sum_k d2frac/da_k2 var_k
+    # everything at each edge's source
+    Ns = N @ m.src.T
+    As, Qs, Vs, abars = m.src @ A, m.src @ Q, m.src @ V, m.src @ abar  # (..., R_E, K)
+    base_eff, B = hazard_terms(xp, params, structure, edge_mult, chan_mult)
+    b_rows, B_rows = _rows(xp, base_eff, B, m.P, m.E, K)
+    h = b_rows + xp.sum(B_rows * abars, axis=-1)  # (..., R_E) hazard at the group mean
+    H = xp.maximum(h @ m.same_src.T, TINY)  # total hazard of the source state
+    frac, L = competing_exit(xp, h, H, dt)
     r = h / H
-    dr = (xp.expand_dims(B, -4) - xp.expand_dims(r, -3) * xp.expand_dims(Bstage, -4)) / xp.expand_dims(H, -3)
-    L2 = -dt * dt * (1.0 - L)
-    curv = (xp.expand_dims(r * L2, -3) * Bstage_2 + 2.0 * Bstage_ * dr * xp.expand_dims(dt * (1.0 - L) - L / H, -3))
-    var_src = V_src / xp.maximum(xp.expand_dims(N @ src_T, -3), TINY)
-    frac = xp.clip(frac + 0.5 * xp.sum(curv * var_src, axis=-3), 0.0, L)
-    flow = (N @ src_T) * frac  # (..., 2, P, E)
-    frac_ = xp.expand_dims(frac, -3)
-    T_src = 2.0 * abar_src * V_src + V_src * V_src / xp.maximum(A_src, TINY)
-    a_out = xp.maximum(frac_ * A_src + G * V_src, 0.0)
-    q_out = xp.maximum(frac_ * Q_src + G * T_src, 0.0)
+    Bstage = m.same_src @ B_rows  # (..., R_E, K)
+    slope = dt * (1.0 - L) - L / H
+    G = (r * slope)[..., None] * Bstage + (L / H)[..., None] * B_rows  # d frac / d a_k
+    # second-order (Jensen) correction of the mean exit probability
+    dr = (B_rows - r[..., None] * Bstage) / H[..., None]
+    curv = (r * (-dt * dt * (1.0 - L)))[..., None] * Bstage * Bstage + 2.0 * Bstage * dr * slope[..., None]
+    var = Vs / xp.maximum(Ns, TINY)[..., None]
+    frac = xp.clip(frac + 0.5 * xp.sum(curv * var, axis=-1), 0.0, L)
+    flow = Ns * frac  # (..., R_E)
+    T = 2.0 * abars * Vs + Vs * Vs / xp.maximum(As, TINY)
+    a_out = xp.maximum(frac[..., None] * As + G * Vs, 0.0)
+    q_out = xp.maximum(frac[..., None] * Qs + G * T, 0.0)
     # no group gives away more memory than it has
-    a_scale = xp.minimum(1.0, A / xp.maximum(a_out @ src_m, TINY)) @ src_T
-    q_scale = xp.minimum(1.0, Q / xp.maximum(q_out @ src_m, TINY)) @ src_T
-    a_out = a_out * a_scale
-    q_out = q_out * q_scale
-    buy = st.purchase_edges.astype(float)
-    keep = 1.0 - buy
-
-    def route(stock, f):
-        """Stocks ``(..., 2, ...)`` after flows ``f``: purchases promote history 0 to 1."""
-        out = f @ src_m
-        stay = (f * keep) @ dst_m
-        promote = (f * buy) @ dst_m
-        s0 = stock[..., 0, :, :] if stock.ndim == f.ndim and f.shape[-2:] != () and stock.shape[-3] == 2 else None
-        del s0
-        return out, stay, promote
-
-    def update(stock, f, hax):
-        out, stay, promote = route(stock, f)
-        take = lambda x, i: x[(Ellipsis, i) + (slice(None),) * (hax - 1)]  # noqa: E731
-        s0 = take(stock, 0) - take(out, 0) + take(stay, 0)
-        s1 = take(stock, 1) - take(out, 1) + take(stay, 1) + take(promote, 0) + take(promote, 1)
-        return xp.stack([s0, s1], axis=-hax)
-
-    new_state = TwinState(update(N, flow, 3), update(A, a_out, 4), update(Q, q_out, 4))
+    src_T = m.src.T
+    a_out = a_out * (m.src @ xp.minimum(1.0, A / xp.maximum(src_T @ a_out, TINY)))
+    q_out = q_out * (m.src @ xp.minimum(1.0, Q / xp.maximum(src_T @ q_out, TINY)))
+    F = xp.concatenate([flow[..., None], a_out, q_out], axis=-1)  # (..., R_E, 1 + 2K)
+    X_new = xp.concatenate([N_, A, Q], axis=-1) + m.move @ F
     out = {
-        "flow": flow[..., 0, :, :] + flow[..., 1, :, :],
-        "new": (flow[..., 0, :, :] * buy).sum(axis=-1),
-        "repeat": (flow[..., 1, :, :] * buy).sum(axis=-1),
+        "flow": flow @ m.edge_out.T,
+        "new": flow @ m.new_sel.T,
+        "repeat": flow @ m.repeat_sel.T,
         "referrals": wom * dt,
-        "lam": lam,
+        "mu": mu,
         "touches": touches_c * dt,
     }
-    return new_state, out
+    return TwinState(X_new), out
 
 
 class Twin:
@@ -205,27 +244,29 @@ class Twin:
         params = Params(*(np.asarray(v, float) for v in p.as_dict().values()))
         dt = st.dt
         steps_per_week = 7 // dt
+        mats = TwinMatrices.build(st)
+        P, S, E = len(st.personas), len(st.stages), len(st.edges)
         batch = None
         rec = None
         for w in range(weeks):
             touches_c = st.touches(spend[..., w, :])
             em, cm = st.event_multipliers(w + self.start_week)
-            lam_sum = 0.0
+            mu_sum = 0.0
             for _ in range(steps_per_week):
-                state, out = twin_step(np, state, touches_c, params, st, em, cm, dt)
+                state, out = twin_step(np, state, touches_c, params, st, em, cm, dt, mats)
                 if rec is None:
-                    batch = out["flow"].shape[:-2]
+                    batch = out["flow"].shape[:-1]
                     rec = WeeklyRecord(weeks, st, batch)
-                rec.flow[..., w, :, :] += out["flow"]
+                rec.flow[..., w, :, :] += out["flow"].reshape(batch + (P, E))
                 rec.purchases_new[..., w, :] += out["new"]
                 rec.purchases_repeat[..., w, :] += out["repeat"]
                 rec.referrals[..., w] += out["referrals"]
                 rec.impressions[..., w, :] += out["touches"]
-                lam_sum = lam_sum + out["lam"] * dt
-            Ntot = state.N.sum(axis=-3)
+                mu_sum = mu_sum + out["mu"]
+            Ntot = state.people(P, S)
             rec.stage_size[..., w, :, :] = Ntot
             rec.revenue[..., w, :] = rec.purchases_new[..., w, :] * st.value + rec.purchases_repeat[..., w, :] * st.value
-            reach = (Ntot[..., None, :, :] * (1.0 - np.exp(-lam_sum))).sum(axis=(-2, -1))  # (..., K)
+            reach = (state.X[..., 0][..., None] * (1.0 - np.exp(-mu_sum))).sum(axis=-2)  # (..., K)
             rec.reach[..., w, :] = reach[..., :-1]
             rec.spend[..., w, :] = np.broadcast_to(spend[..., w, :], rec.spend[..., w, :].shape)
         return rec, state
