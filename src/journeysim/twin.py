@@ -159,7 +159,7 @@ def twin_step(xp, state: TwinState, touches_c, params: Params, structure: Struct
     Q = X[..., 1 + K:]
     # delivery: a' = d a + q n, n ~ Poisson(mu) per person
     wom = params.wom_rate * (N @ m.wom_from)  # (...)
-    touches = xp.concatenate([touches_c + 0.0 * wom[..., None], wom[..., None] + 0.0 * touches_c[..., :1]], axis=-1)
+    touches = xp.concatenate([touches_c + 0.0 * wom[..., None], wom[..., None] + 0.0 * xp.sum(touches_c, axis=-1, keepdims=True)], axis=-1)
     per_weight, q = effectiveness(xp, touches, N @ m.targeting, params.fhalf)  # (..., K)
     mu = m.targeting * (per_weight * dt)[..., None, :]  # (..., R, K)
     d = (params.carryover ** dt)[..., None, :]
