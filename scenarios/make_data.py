@@ -1,0 +1,65 @@
+"""Generate the example observed datasets from the scenarios' own parameters (the truth).
+
+For each example scenario: run the agent engine with the parameters written in the file, map its
+weekly outputs to the observed KPI columns (``observations:``) and add observation noise. Writes
+``data/<name>_observed.csv`` (the data a fit sees) and ``data/<name>_truth.json`` (the values of
+the uncertain parameters that generated it).
+
+    python scenarios/make_data.py            # all examples
+    python scenarios/make_data.py retail     # one
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from journeysim.engine import Simulation
+from journeysim.observe import expected_kpi, sample_kpi, weekly_arrays
+from journeysim.priors import build_space
+from journeysim.rng import stream
+from journeysim.scenario import load_scenario
+
+HERE = Path(__file__).parent
+EXAMPLES = ("retail", "subscription", "funnel3")
+
+
+def make(name: str, out_dir: Path = HERE / "data", seed: int | None = None) -> pd.DataFrame:
+    sc = load_scenario(HERE / f"{name}.yaml")
+    seed = sc.seed if seed is None else seed
+    ds = Simulation(sc, seed=seed).run()
+    arrays = weekly_arrays(ds)
+    rng = stream(seed, "observation-noise")
+    st = sc.structure
+    cols = {"date": [d.date().isoformat() for d in pd.DatetimeIndex(ds.time.values)]}
+    for c, ch in enumerate(st.channels):
+        if st.cost_per_touch[c] > 0:
+            cols[f"spend_{ch}"] = np.round(sc.plan.spend[:, c], 2)
+    for obs in sc.spec.observations:
+        mask = np.array([s in obs.stages for s in st.stages], float)
+        mu = expected_kpi(np, arrays, obs.measures, mask, st.population, obs.scale)
+        lik = obs.likelihood or ("binomial" if obs.measures == "share" else "negbin")
+        if lik == "binomial":
+            y = sample_kpi(rng, mu, "binomial", sample_size=np.full(mu.shape, obs.sample_size))
+            y = np.where(np.arange(mu.size) % 4 == 3, np.round(y, 5), np.nan)  # a monthly survey
+        else:
+            y = sample_kpi(rng, mu, lik)
+        cols[obs.column] = y
+    df = pd.DataFrame(cols)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out_dir / f"{name}_observed.csv", index=False)
+    space = build_space(sc)
+    truth = dict(zip(space.names, space.values_of(sc.params).tolist()))
+    (out_dir / f"{name}_truth.json").write_text(json.dumps({"scenario": f"{name}.yaml", "seed": seed,
+                                                            "truth": truth}, indent=2) + "\n")
+    return df
+
+
+if __name__ == "__main__":
+    for n in sys.argv[1:] or EXAMPLES:
+        df = make(n)
+        print(f"{n}: {len(df)} weeks, columns {', '.join(df.columns)}")

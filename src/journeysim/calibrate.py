@@ -1,0 +1,430 @@
+"""Bayesian calibration: the mean-field twin as a differentiable PyMC likelihood.
+
+The PyMC model runs :func:`journeysim.twin.twin_step` (the same function the numpy twin runs)
+with ``xp = pytensor.tensor`` inside a ``scan`` over the observed history, maps its weekly outputs
+to each observed KPI with :func:`journeysim.observe.expected_kpi`, and scores them with the
+observation's likelihood. NUTS samples it (nutpie by default, PyMC's own or numpyro on request).
+
+For what the twin cannot represent, ``method="abc"`` calibrates the agent engine itself with
+PyMC's ``pm.Simulator`` and sequential Monte Carlo on the KPI series (small sizes only).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from journeysim.data import ObservedData
+from journeysim.dynamics import Params, Structure
+from journeysim.errors import ConvergenceError, InputError, JourneysimWarning
+from journeysim.observe import expected_kpi, sample_kpi
+from journeysim.priors import ParamSpace, build_space
+from journeysim.twin import TwinMatrices, TwinState, twin_step
+
+__all__ = ["build_model", "calibrate", "Fit", "load_fit", "posterior_params", "posterior_predictive",
+           "SAMPLERS", "initial_X", "observed_inputs"]
+
+SAMPLERS = ("nutpie", "pymc", "numpyro")
+#: Convergence thresholds: max r-hat, min bulk ESS per chain, divergences allowed.
+RHAT_MAX = 1.01
+ESS_PER_CHAIN = 100
+NOISE_PRIOR_SIGMA = 0.1
+
+
+def initial_X(xp, initial, st: Structure):
+    """Twin state rows from initial stage shares ``(P, S)`` (numpy or pytensor)."""
+    people = st.population * st.persona_share[:, None] * initial  # (P, S)
+    cust = st.customer_stages.astype(float)
+    P, S = len(st.personas), len(st.stages)
+    if xp is np:
+        flat0 = (people * (1 - cust)).reshape(people.shape[:-2] + (P * S,))
+        flat1 = (people * cust).reshape(people.shape[:-2] + (P * S,))
+    else:
+        flat0 = (people * (1 - cust)).reshape((P * S,))
+        flat1 = (people * cust).reshape((P * S,))
+    N = xp.concatenate([flat0, flat1], axis=-1)
+    zeros = 0.0 * xp.expand_dims(N, -1) * np.zeros(2 * st.n_sources)
+    return xp.concatenate([xp.expand_dims(N, -1), zeros], axis=-1)
+
+
+def observed_inputs(scenario, data: ObservedData):
+    """Per step: daily touches ``(T, C)``, edge and channel event multipliers; steps per week."""
+    st = scenario.structure
+    W = data.weeks
+    touches = st.touches(data.plan.aligned(st.channels))  # (W, C) per day
+    if data.impressions is not None:
+        seen = ~np.isnan(data.impressions)
+        touches = np.where(seen, np.nan_to_num(data.impressions) / 7.0, touches)
+    em = np.stack([st.event_multipliers(w)[0] for w in range(W)])
+    cm = np.stack([st.event_multipliers(w)[1] for w in range(W)])
+    steps = 7 // st.dt
+    return np.repeat(touches, steps, 0), np.repeat(em, steps, 0), np.repeat(cm, steps, 0), steps
+
+
+def _weekly_arrays(xp, X_steps, flows, new, repeat, referrals, st: Structure, W: int, steps: int, mats):
+    """Weekly outputs of the twin inside the model, in the layout :func:`expected_kpi` reads."""
+    P, S, E = len(st.personas), len(st.stages), len(st.edges)
+    flow_w = flows.reshape((W, steps, P, E)).sum(axis=1)
+    new_w = new.reshape((W, steps, P)).sum(axis=1)
+    rep_w = repeat.reshape((W, steps, P)).sum(axis=1)
+    ref_w = referrals.reshape((W, steps)).sum(axis=1)
+    X_end = X_steps[steps - 1::steps]  # (W, R, cols)
+    stage = (X_end[:, :, 0] @ mats.stage_out.T).reshape((W, P, S))
+    purchases = new_w + rep_w
+    return {"entries": flow_w @ st.dst_matrix, "stage_size": stage, "purchases": purchases,
+            "purchases_new": new_w, "referrals": ref_w, "revenue": purchases * st.value}
+
+
+def build_model(scenario, data: ObservedData, space: ParamSpace | None = None):
+    """The PyMC model of a scenario's uncertain parameters given observed data.
+
+    Returns the model; its free variables are the parameters of ``space`` (named as in the
+    scenario's ``priors:``) plus one noise level per negative-binomial or normal observation.
+    """
+    import pymc as pm
+    import pytensor
+    import pytensor.tensor as pt
+
+    st = scenario.structure
+    space = space or build_space(scenario)
+    if len(space) == 0:
+        raise InputError("no uncertain parameters: give priors: or leave it out for the defaults", "priors")
+    W = data.weeks
+    touches, em, cm, steps = observed_inputs(scenario, data)
+    mats = TwinMatrices.build(st)
+    dt = st.dt
+    coords = {"week": data.dates}
+    with pm.Model(coords=coords) as model:
+        theta = []
+        for name, prior in zip(space.names, space.priors):
+            theta.append(pt.as_tensor(prior.args[0]) if prior.form == "fixed" else prior.pymc(name))
+        params = space.to_params(pt, theta, scenario.params)
+        X0 = initial_X(pt, pt.as_tensor(params.initial), st)
+        fields = [pt.as_tensor(np.asarray(v, float)) if isinstance(v, np.ndarray | float | int | np.floating) else v
+                  for v in params.as_dict().values()]
+
+        def step(tc, e_m, c_m, X, *pvals):
+            P_ = Params(*pvals)
+            state, out = twin_step(pt, TwinState(X), tc, P_, st, e_m, c_m, dt, mats)
+            return state.X, out["flow"], out["new"], out["repeat"], out["referrals"]
+
+        (Xs, flows, new, repeat, refs), _ = pytensor.scan(
+            step, sequences=[pt.as_tensor(touches), pt.as_tensor(em), pt.as_tensor(cm)],
+            outputs_info=[X0, None, None, None, None], non_sequences=fields)
+        arrays = _weekly_arrays(pt, Xs, flows, new, repeat, refs, st, W, steps, mats)
+        for obs in data.observations:
+            mask = np.array([s in obs.stages for s in st.stages], float)
+            mu = expected_kpi(pt, arrays, obs.measures, mask, st.population, obs.scale)
+            ok = obs.observed
+            y = obs.values[ok]
+            mu_o = mu[np.flatnonzero(ok)]
+            name = f"obs_{obs.column}"
+            if obs.likelihood == "poisson":
+                pm.Poisson(name, mu=pt.maximum(mu_o, 1e-9), observed=y)
+            elif obs.likelihood == "negbin":
+                cv = pm.HalfNormal(f"noise_{obs.column}", sigma=NOISE_PRIOR_SIGMA)
+                pm.NegativeBinomial(name, mu=pt.maximum(mu_o, 1e-9), alpha=1.0 / (cv * cv), observed=y)
+            elif obs.likelihood == "normal":
+                cv = pm.HalfNormal(f"noise_{obs.column}", sigma=NOISE_PRIOR_SIGMA)
+                pm.Normal(name, mu=mu_o, sigma=cv * pt.abs(mu_o) + 1e-9, observed=y)
+            elif obs.likelihood == "binomial":
+                n = obs.sample_size[ok].astype(np.int64)
+                pm.Binomial(name, n=n, p=pt.clip(mu_o, 1e-9, 1 - 1e-9), observed=np.round(y * n).astype(np.int64))
+    model._journeysim_space = space  # noqa: SLF001 - kept for calibrate()
+    return model
+
+
+@dataclass
+class Fit:
+    """The result of :func:`calibrate`: posterior draws, diagnostics and what produced them."""
+
+    idata: Any
+    space: ParamSpace
+    diagnostics: pd.DataFrame
+    converged: bool
+    info: dict = field(default_factory=dict)
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        return self.idata.posterior
+
+    def params(self, scenario, max_draws: int | None = None, seed: int = 0) -> tuple[Params, np.ndarray]:
+        """Posterior draws as batched :class:`Params` (leading ``draw`` axis) and the draw values."""
+        return posterior_params(self, scenario, max_draws=max_draws, seed=seed)
+
+    def save(self, out: str | Path) -> None:
+        """Write ``posterior.nc``, ``diagnostics.csv`` and ``fit.json`` under ``out`` (atomically)."""
+        from journeysim.io import atomic_path, write_json, write_text
+
+        out = Path(out)
+        with atomic_path(out / "posterior.nc") as tmp:
+            self.idata.to_netcdf(str(tmp), engine="h5netcdf")
+        write_text(self.diagnostics.to_csv(), out / "diagnostics.csv")
+        write_json({**self.info, "converged": self.converged, "parameters": list(self.space.names),
+                    "priors": {n: str(p) for n, p in zip(self.space.names, self.space.priors)}}, out / "fit.json")
+
+
+def _diagnostics(idata, names) -> tuple[pd.DataFrame, dict]:
+    import arviz as az
+
+    var_names = [v for v in idata.posterior.data_vars if not v.endswith(("_log__", "_logodds__", "_interval__"))]
+    summ = az.summary(idata, var_names=var_names, kind="all", hdi_prob=0.9)
+    div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
+    chains = idata.posterior.sizes["chain"]
+    stats = {
+        "max_rhat": float(summ["r_hat"].max()),
+        "min_ess_bulk": float(summ["ess_bulk"].min()),
+        "min_ess_tail": float(summ["ess_tail"].min()),
+        "divergences": div,
+        "chains": int(chains),
+        "draws": int(idata.posterior.sizes["draw"]),
+    }
+    stats["converged"] = bool(stats["max_rhat"] <= RHAT_MAX and stats["min_ess_bulk"] >= ESS_PER_CHAIN * chains
+                              and div == 0)
+    return summ, stats
+
+
+def calibrate(scenario, data: ObservedData, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
+              sampler: str = "nutpie", seed: int | None = None, method: str = "nuts", target_accept: float = 0.9,
+              progress: bool = False, priors: dict[str, str] | None = None, abc_agents: int = 2000,
+              abc_draws: int = 300) -> Fit:
+    """Calibrate a scenario's uncertain parameters on observed data.
+
+    Parameters
+    ----------
+    scenario, data
+        The scenario (with ``observations:`` and, optionally, ``priors:``) and its observed data
+        (:func:`journeysim.data.read_observed`).
+    draws, tune, chains
+        NUTS settings.
+    sampler
+        ``nutpie`` (default, fast), ``pymc`` or ``numpyro`` (needs jax).
+    method
+        ``nuts`` (the twin as likelihood) or ``abc`` (the agent engine with SMC; small sizes).
+
+    Returns
+    -------
+    Fit
+        Posterior, diagnostics, and ``converged`` (r-hat <= 1.01, bulk ESS >= 100 per chain, no
+        divergences). A fit that did not converge warns loudly; forecasting refuses it unless told.
+    """
+    if sampler not in SAMPLERS:
+        from journeysim.errors import did_you_mean
+
+        raise InputError(f"unknown sampler '{sampler}'" + did_you_mean(sampler, SAMPLERS), "sampler")
+    seed = scenario.seed if seed is None else seed
+    space = build_space(scenario, priors)
+    t0 = time.perf_counter()
+    if method == "abc":
+        idata = _calibrate_abc(scenario, data, space, draws=abc_draws, agents=abc_agents, seed=seed,
+                               chains=min(chains, 2), progress=progress)
+    elif method == "nuts":
+        model = build_model(scenario, data, space)
+        idata = _sample(model, sampler, draws, tune, chains, seed, target_accept, progress)
+    else:
+        raise InputError(f"unknown method '{method}'; use nuts or abc", "method")
+    seconds = time.perf_counter() - t0
+    summ, stats = _diagnostics(idata, space.names)
+    info = {"seconds": seconds, "sampler": sampler if method == "nuts" else "smc", "method": method, "seed": seed,
+            "scenario": scenario.name, "scenario_file": str(scenario.source) if scenario.source else None,
+            "data_file": data.source, "weeks": data.weeks, "first_week": str(data.dates[0].date()), **stats}
+    fit = Fit(idata, space, summ, stats["converged"], info)
+    if not fit.converged:
+        warnings.warn(
+            f"the fit did NOT converge (max r-hat {stats['max_rhat']:.3f}, min bulk ESS {stats['min_ess_bulk']:.0f}, "
+            f"{stats['divergences']} divergences): run longer (--draws/--tune), tighten priors, or check the data. "
+            f"Forecasts from it are refused unless you pass allow_unconverged / --allow-unconverged.",
+            JourneysimWarning, stacklevel=2)
+    return fit
+
+
+def _sample(model, sampler, draws, tune, chains, seed, target_accept, progress):
+    import pymc as pm
+
+    if sampler == "nutpie":
+        import nutpie
+
+        backend = "numba"
+        try:
+            import jax  # noqa: F401
+
+            backend = "jax"
+        except ImportError:
+            pass
+        kw = {"backend": backend}
+        if backend == "jax":
+            kw["gradient_backend"] = "jax"
+        compiled = nutpie.compile_pymc_model(model, **kw)
+        idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=min(chains, 2), seed=seed,
+                              progress_bar=progress, target_accept=target_accept,
+                              low_rank_modified_mass_matrix=True)
+        return idata
+    with model:
+        if sampler == "numpyro":
+            try:
+                import numpyro  # noqa: F401
+            except ImportError:
+                raise InputError("the numpyro sampler needs numpyro and jax: pip install numpyro", "sampler") from None
+            return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed, nuts_sampler="numpyro",
+                             target_accept=target_accept, progressbar=progress)
+        return pm.sample(draws=draws, tune=tune, chains=chains, cores=min(chains, 2), random_seed=seed,
+                         target_accept=target_accept, progressbar=progress, compute_convergence_checks=False)
+
+
+def posterior_params(fit: Fit, scenario, *, max_draws: int | None = None, seed: int = 0) -> tuple[Params, np.ndarray]:
+    """Batched :class:`Params` for posterior draws (chains stacked; thinned to ``max_draws`` evenly)."""
+    post = fit.idata.posterior
+    n = post.sizes["chain"] * post.sizes["draw"]
+    idx = np.arange(n)
+    if max_draws is not None and max_draws < n:
+        idx = np.linspace(0, n - 1, max_draws).round().astype(int)
+    cols = []
+    for name, prior in zip(fit.space.names, fit.space.priors):
+        if prior.form == "fixed":
+            cols.append(np.full(idx.size, prior.args[0]))
+        else:
+            cols.append(post[name].values.reshape(-1)[idx])
+    values = np.column_stack(cols) if cols else np.zeros((idx.size, 0))
+    params = fit.space.to_params(np, [values[:, j] for j in range(values.shape[1])], scenario.params)
+    params = _broadcast_params(params, idx.size)
+    return params, values
+
+
+def _broadcast_params(p: Params, n: int) -> Params:
+    """Every field with a leading draw axis of length ``n``."""
+    shapes = {"base": 2, "beta": 2, "carryover": 1, "fhalf": 1, "wom_rate": 0, "initial": 2}
+    out = {}
+    for k, v in p.as_dict().items():
+        v = np.asarray(v, float)
+        core = v.shape[v.ndim - shapes[k]:] if shapes[k] else ()
+        out[k] = np.broadcast_to(v, (n,) + core).copy()
+    return Params(**out)
+
+
+def posterior_predictive(fit: Fit, scenario, data: ObservedData, *, max_draws: int = 200, seed: int = 0) -> xr.Dataset:
+    """Posterior predictive of every observed series: expected value and a noisy replicate per draw.
+
+    Runs the numpy twin over the history for ``max_draws`` posterior draws at once.
+    """
+    from journeysim.observe import weekly_arrays
+    from journeysim.twin import Twin
+
+    params, _ = posterior_params(fit, scenario, max_draws=max_draws)
+    n = np.asarray(params.wom_rate).shape[0]
+    sc = scenario.replace(weeks=data.weeks, plan=data.plan) if scenario.weeks != data.weeks else scenario.replace(plan=data.plan)
+    ds = Twin(sc, params=params, plan=data.plan).run(batch_dims=("draw",), batch_coords={"draw": np.arange(n)})
+    arrays = weekly_arrays(ds)
+    rng = np.random.default_rng(seed)
+    post = fit.idata.posterior
+    out = {}
+    st = scenario.structure
+    for obs in data.observations:
+        mask = np.array([s in obs.stages for s in st.stages], float)
+        mu = expected_kpi(np, arrays, obs.measures, mask, st.population, obs.scale)  # (draw, W)
+        noise_name = f"noise_{obs.column}"
+        if noise_name in post:
+            allc = post[noise_name].values.reshape(-1)
+            cv = allc[np.linspace(0, allc.size - 1, n).round().astype(int)][:, None]
+        else:
+            cv = 0.0
+        if obs.likelihood in ("negbin", "normal"):
+            rep = np.stack([sample_kpi(rng, mu[i], obs.likelihood, noise=max(float(np.ravel(cv)[i] if np.ndim(cv) else cv), 1e-6))
+                            for i in range(n)])
+        else:
+            rep = np.stack([sample_kpi(rng, mu[i], obs.likelihood, sample_size=obs.sample_size) for i in range(n)])
+        out[f"{obs.column}_expected"] = (("draw", "time"), mu)
+        out[f"{obs.column}_replicate"] = (("draw", "time"), rep)
+        out[f"{obs.column}_observed"] = (("time",), obs.values)
+    return xr.Dataset(out, coords={"time": data.dates, "draw": np.arange(n)})
+
+
+def load_fit(fit_dir: str | Path, scenario) -> Fit:
+    """Read a fit saved by :meth:`Fit.save` (the scenario gives the parameter space)."""
+    import arviz as az
+
+    fit_dir = Path(fit_dir)
+    meta_path = fit_dir / "fit.json"
+    post_path = fit_dir / "posterior.nc"
+    for p in (meta_path, post_path):
+        if not p.exists():
+            raise InputError(f"no {p.name}: is this the --out directory of `journeysim fit`?", str(fit_dir))
+    info = json.loads(meta_path.read_text())
+    idata = az.from_netcdf(str(post_path))
+    space = build_space(scenario, info.get("priors"))
+    missing = [n for n, p in zip(space.names, space.priors) if p.form != "fixed" and n not in idata.posterior]
+    if missing:
+        raise InputError(f"the posterior has no draws of {', '.join(missing)}: it was fitted with another scenario",
+                         str(fit_dir))
+    diag_path = fit_dir / "diagnostics.csv"
+    diag = pd.read_csv(diag_path, index_col=0) if diag_path.exists() else pd.DataFrame()
+    return Fit(idata, space, diag, bool(info.get("converged", False)), info)
+
+
+def require_converged(fit: Fit, allow: bool) -> None:
+    """Refuse a fit that did not converge unless ``allow``."""
+    if not fit.converged and not allow:
+        i = fit.info
+        raise ConvergenceError(
+            f"the fit did not converge (max r-hat {i.get('max_rhat', float('nan')):.3f}, min bulk ESS "
+            f"{i.get('min_ess_bulk', float('nan')):.0f}, {i.get('divergences', '?')} divergences); "
+            "refit with more draws, or pass --allow-unconverged to forecast anyway")
+
+
+# ---------------------------------------------------------------------------------------------
+# likelihood-free route
+
+
+def _calibrate_abc(scenario, data: ObservedData, space: ParamSpace, *, draws: int, agents: int, seed: int,
+                   chains: int, progress: bool):
+    """SMC-ABC with the agent engine as simulator; summaries are the KPI series scaled by their means."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from journeysim.engine import Simulation
+    from journeysim.observe import weekly_arrays
+
+    st = scenario.structure
+    sc = scenario.replace(agents=min(agents, st.agents), weeks=data.weeks, plan=data.plan)
+    scales = []
+    observed = []
+    for obs in data.observations:
+        v = np.nan_to_num(obs.values, nan=0.0)
+        s = max(float(np.nanmean(np.abs(obs.values))), 1e-9)
+        scales.append(s)
+        observed.append(v / s)
+    observed = np.concatenate(observed)
+    masks = [np.array([s in o.stages for s in st.stages], float) for o in data.observations]
+    names = [n for n, p in zip(space.names, space.priors) if p.form != "fixed"]
+    counter = {"n": 0}
+
+    def simulate(rng, *theta_and_size):
+        theta = theta_and_size[: len(names)]
+        vals = []
+        it = iter(theta)
+        for n, p in zip(space.names, space.priors):
+            vals.append(p.args[0] if p.form == "fixed" else float(np.asarray(next(it)).ravel()[0]))
+        params = space.to_params(np, vals, sc.params)
+        counter["n"] += 1
+        ds = Simulation(sc, params=params, seed=seed, replication=counter["n"]).run()
+        arrays = weekly_arrays(ds)
+        out = []
+        for obs, m, s in zip(data.observations, masks, scales):
+            out.append(np.asarray(expected_kpi(np, arrays, obs.measures, m, st.population, obs.scale)) / s)
+        return np.concatenate(out)
+
+    with pm.Model():
+        rvs = [p.pymc(n) for n, p in zip(space.names, space.priors) if p.form != "fixed"]
+        pm.Simulator("kpis", simulate, params=rvs, distance="gaussian", sum_stat="identity", epsilon=0.05,
+                     observed=observed)
+        idata = pm.sample_smc(draws=draws, chains=chains, random_seed=seed, progressbar=progress,
+                              compute_convergence_checks=False)
+    del pt
+    return idata
