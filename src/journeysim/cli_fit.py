@@ -1,0 +1,117 @@
+"""``journeysim fit``: calibrate a scenario on observed weekly data."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+__all__ = ["register", "plot_ppc"]
+
+
+def plot_ppc(ppc, title: str = "Posterior predictive check"):
+    """One panel per observed series: observed points, 90% band of replicates, median expectation."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    cols = [v[: -len("_observed")] for v in ppc.data_vars if v.endswith("_observed")]
+    fig = Figure(figsize=(9, 2.4 * len(cols) + 0.5))
+    axes = np.atleast_1d(fig.subplots(len(cols), 1, sharex=True))
+    t = np.asarray(ppc.time.values)
+    for ax, c in zip(axes, cols):
+        rep = ppc[f"{c}_replicate"]
+        lo, hi = rep.quantile([0.05, 0.95], dim="draw").values
+        ax.fill_between(t, lo, hi, color="C0", alpha=0.25, lw=0, label="90% predictive")
+        ax.plot(t, ppc[f"{c}_expected"].median("draw").values, color="C0", lw=1.4, label="posterior median")
+        y = ppc[f"{c}_observed"].values
+        ok = ~np.isnan(y)
+        ax.plot(t[ok], y[ok], "k.", ms=3.5, label="observed")
+        inside = float(np.mean((y[ok] >= lo[ok]) & (y[ok] <= hi[ok]))) if ok.any() else float("nan")
+        ax.set_ylabel(c, fontsize=9)
+        ax.set_title(f"{c}: {inside:.0%} of observed weeks inside the 90% band", fontsize=9, loc="left")
+    axes[0].legend(loc="upper right", fontsize=8, frameon=False)
+    fig.suptitle(title)
+    fig.autofmt_xdate()
+    return fig
+
+
+def ppc_coverage(ppc) -> dict:
+    import numpy as np
+
+    out = {}
+    for v in ppc.data_vars:
+        if v.endswith("_observed"):
+            c = v[: -len("_observed")]
+            y = ppc[v].values
+            ok = ~np.isnan(y)
+            lo, hi = ppc[f"{c}_replicate"].quantile([0.05, 0.95], dim="draw").values
+            out[c] = float(np.mean((y[ok] >= lo[ok]) & (y[ok] <= hi[ok])))
+    return out
+
+
+def cmd_fit(args) -> int:
+    from journeysim.calibrate import calibrate, posterior_predictive
+    from journeysim.data import read_observed
+    from journeysim.errors import InputError, JourneysimWarning
+    from journeysim.io import save_figure, write_json
+    from journeysim.scenario import load_scenario
+    from journeysim.tables import format_table
+
+    sc = load_scenario(args.scenario)
+    data_path = args.data or (str(sc.base_dir / sc.spec.data) if sc.spec.data else None)
+    if data_path is None:
+        raise InputError("no observed data: pass --data CSV or set data: in the scenario", str(args.scenario))
+    data = read_observed(data_path, sc, ignore_columns=tuple(args.ignore_column or ()))
+    out = Path(args.out)
+    if not args.quiet:
+        print(f"calibrating '{sc.name}' on {data.weeks} weeks of {data_path} "
+              f"({args.chains} chains x {args.draws} draws, {args.sampler}, method {args.method}) ...", flush=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", JourneysimWarning)
+        fit = calibrate(sc, data, draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler,
+                        seed=args.seed, method=args.method, progress=not args.quiet)
+    fit.save(out)
+    ppc = posterior_predictive(fit, sc, data, max_draws=200, seed=fit.info["seed"])
+    save_figure(plot_ppc(ppc, f"Posterior predictive check: {sc.name}"), out / "ppc.png")
+    cover = ppc_coverage(ppc)
+    d = fit.diagnostics
+    params = {}
+    for name in d.index:
+        row = d.loc[name]
+        params[name] = {"mean": row["mean"], "sd": row["sd"], "hdi_5%": row["hdi_5%"], "hdi_95%": row["hdi_95%"],
+                        "r_hat": row["r_hat"], "ess_bulk": row["ess_bulk"]}
+    summary = {**fit.info, "converged": fit.converged, "parameters": params, "ppc_coverage_90": cover,
+               "files": ["posterior.nc", "diagnostics.csv", "fit.json", "ppc.png", "summary.json"]}
+    write_json(summary, out / "summary.json")
+    if not args.quiet:
+        rows = [[n, p["mean"], p["hdi_5%"], p["hdi_95%"], p["r_hat"], p["ess_bulk"]] for n, p in params.items()]
+        print(format_table(rows, ["parameter", "mean", "5%", "95%", "r-hat", "ESS"], title="posterior"))
+        print(f"\n{fit.info['seconds']:.0f} s; max r-hat {fit.info['max_rhat']:.3f}, min bulk ESS "
+              f"{fit.info['min_ess_bulk']:.0f}, divergences {fit.info['divergences']}; "
+              f"observed weeks inside the 90% predictive band: "
+              + ", ".join(f"{k} {v:.0%}" for k, v in cover.items()))
+        print(f"wrote {out}/posterior.nc, diagnostics.csv, ppc.png, summary.json")
+    if not fit.converged:
+        import sys
+
+        for w in caught:
+            print(f"WARNING: {w.message}", file=sys.stderr)
+        return 3 if args.strict else 0
+    return 0
+
+
+def register(sub) -> None:
+    f = sub.add_parser("fit", help="calibrate a scenario's uncertain parameters on observed weekly data")
+    f.add_argument("scenario", help="scenario YAML file (with observations: and priors:)")
+    f.add_argument("--data", help="observed weekly CSV (default: the scenario's data:)")
+    f.add_argument("--out", default="out/fit", help="output directory")
+    f.add_argument("--draws", type=int, default=1000)
+    f.add_argument("--tune", type=int, default=1000)
+    f.add_argument("--chains", type=int, default=4)
+    f.add_argument("--sampler", choices=["nutpie", "pymc", "numpyro"], default="nutpie")
+    f.add_argument("--method", choices=["nuts", "abc"], default="nuts",
+                   help="nuts: the twin as likelihood; abc: the agent engine with SMC (small sizes)")
+    f.add_argument("--seed", type=int, default=None)
+    f.add_argument("--ignore-column", action="append", metavar="COLUMN", help="a data column to leave out on purpose")
+    f.add_argument("--strict", action="store_true", help="exit with status 3 if the fit did not converge")
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(func=cmd_fit)
