@@ -120,7 +120,7 @@ def register(sub) -> None:
     a.add_argument("--weeks", type=_positive_int, help="with --scenario: horizon in weeks")
     a.add_argument("--replications", type=_positive_int, help="with --scenario: replications averaged (default 3)")
     a.add_argument("--log-agents", type=_positive_int,
-                   help="with --scenario: agents whose journeys make the path table (default all, up to 50,000)")
+                   help="with --scenario: agents whose journeys make the path table (default all, up to 10,000; each logs every touch)")
     a.add_argument("--conversions", choices=["purchases", "buyers"],
                    help="with --scenario: count every purchase (default) or people buying at least once")
     a.add_argument("--channels", help="with --scenario: comma-separated channels to switch off (default: all)")

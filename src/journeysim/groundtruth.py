@@ -89,7 +89,7 @@ CONVERSIONS = ("purchases", "buyers")
 """What is counted as a conversion (see the module documentation)."""
 
 #: Default cap on the agents whose journeys are logged for the path table.
-DEFAULT_LOG_AGENTS = 50_000
+DEFAULT_LOG_AGENTS = 10_000
 
 # --------------------------------------------------------------------------------------------
 # counter-based draws (splitmix64 finaliser)
@@ -343,7 +343,7 @@ def incremental_truth(
     conversions
         ``"purchases"`` or ``"buyers"`` (see the module documentation).
     log_agents
-        Agents whose journeys are logged for the path table (default: all, up to 50,000).
+        Agents whose journeys are logged for the path table (default: all, up to 10,000).
     all_off
         Also run with every channel and word of mouth off (the conversions no media causes).
     progress
