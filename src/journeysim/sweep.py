@@ -345,13 +345,12 @@ def build_tasks(scenario, grid: Grid, engine: str) -> list[SweepTask]:
             spend_keys.append(name)
         elif kind == "param":
             param_keys.append(name)
-    for name, v in grid.fixed:
-        if name in param_keys:
-            _check_param_value(name, v, grid.where)
-    for name, vals in grid.axes:
-        if name in param_keys:
-            for v in vals:
+    for name, vals in list(grid.fixed) + list(grid.axes):
+        for v in vals if isinstance(vals, tuple) else (vals,):
+            if name in param_keys:
                 _check_param_value(name, v, grid.where)
+            elif name in spend_keys and v < 0:
+                raise InputError(f"{v:g} is negative: spend multipliers are >= 0", f"{grid.where}: {name}")
     space = _resolve_params(grid, scenario, param_keys)
     digest = scenario_digest(scenario)
     from journeysim import __version__
