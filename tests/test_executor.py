@@ -210,7 +210,7 @@ def test_dask_unreachable_scheduler_is_named():
 def test_dask_cluster_order_errors_and_dead_worker(tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
         ex = get_executor(client)
         assert isinstance(ex, DaskExecutor) and ex.workers == 2
         xs = list(range(10))

@@ -27,8 +27,8 @@ from journeysim.twin import run_twin
 from conftest import SCENARIOS
 
 FUNNEL = SCENARIOS / "funnel3.yaml"
-#: 8 agent runs of ~0.1 s: a spend level shared by 4 replications each.
-EXEC_GRID = {"spend.tv": [0.5, 1.5], "replications": 4, "agents": 30_000, "weeks": 20}
+#: 8 agent runs of ~0.1 s each: a spend level shared by 4 replications each.
+EXEC_GRID = {"spend.tv": [0.5, 1.5], "replications": 4, "agents": 20_000, "weeks": 13}
 
 
 def assert_bitwise_equal(a: xr.Dataset, b: xr.Dataset) -> None:
@@ -221,7 +221,7 @@ def test_failing_task_names_its_point(funnel3_small, tmp_path, monkeypatch):
 
 def test_inline_equals_local_processes(retail, reference):
     assert reference.attrs["executor"] == "LocalExecutor(workers=2)" and reference.attrs["workers"] == 2
-    assert dict(reference.purchases.sizes) == {"spend.tv": 2, "replication": 4, "time": 20}
+    assert dict(reference.purchases.sizes) == {"spend.tv": 2, "replication": 4, "time": 13}
     assert_bitwise_equal(sweep(retail, EXEC_GRID, executor="inline"), reference)
 
 
@@ -229,7 +229,7 @@ def test_inline_equals_local_processes(retail, reference):
 def dask_client():
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as client:
         yield client
 
 

@@ -327,9 +327,13 @@ class LocalExecutor(_Base):
                     self._discard_pool()
                     restarts += 1
                     if restarts > self.max_restarts:
+                        hint = ""
+                        if bar.done == 0 and self.start_method != "fork":
+                            hint = ("; if this runs from a script, guard its entry point with "
+                                    "`if __name__ == \"__main__\":` (worker processes import the script)")
                         raise WorkerLostError(
                             f"a worker process died {restarts} times (killed, out of memory, or a crash in "
-                            f"compiled code); {bar.done} of {n} tasks finished")
+                            f"compiled code); {bar.done} of {n} tasks finished{hint}")
                     todo.extendleft(sorted(lost, reverse=True))
         finally:
             for f in inflight:
@@ -413,7 +417,7 @@ class DaskExecutor(_Base):
                 if self.address is None:
                     self._cluster = distributed.LocalCluster(
                         n_workers=self.n_workers or default_workers(), threads_per_worker=1, processes=True,
-                        dashboard_address=None)
+                        dashboard_address=":0")
                     self._client = distributed.Client(self._cluster)
                 else:
                     try:
