@@ -153,7 +153,8 @@ def main(argv=None) -> int:
         t, _ = timed(lambda: ex.map(empty_result, probe))
         res["overhead_seconds_per_task"][name] = t / len(probe)
         ex.close()
-    print("  per-task overhead: " + ", ".join(f"{k} {1e3 * v:.2f} ms" for k, v in res["overhead_seconds_per_task"].items()))
+    overhead = res["overhead_seconds_per_task"]
+    print("  per-task overhead: " + ", ".join(f"{k} {1e3 * v:.2f} ms" for k, v in overhead.items()))
 
     s = res["sweep"]
     res["speedup_1_to_2_workers"] = {"local_warm": s["local:1"]["wall_median"] / s["local:2"]["wall_median"],
@@ -164,11 +165,12 @@ def main(argv=None) -> int:
         "bit_identical_to_inline": True,
         "settings": {"scenario": "scenarios/retail.yaml", "agents": a.agents, "weeks": a.weeks, "grid": grid,
                      "tasks": n_tasks, "repeat": a.repeat, "overhead_tasks": a.overhead_tasks},
-        "machine": {"cores_available": default_workers(), "cpu_count": os.cpu_count(), "python": sys.version.split()[0],
+        "machine": {"cores_available": default_workers(), "cpu_count": os.cpu_count(),
+                    "python": sys.version.split()[0],
                     "platform": platform.platform(), "load_average_before": load_before,
                     "load_average_after": os.getloadavg()},
         "journeysim": __version__,
-        "command": "python experiments/bench_sweep.py" + "".join(" " + x for x in (argv if argv is not None else sys.argv[1:])),
+        "command": " ".join(["python experiments/bench_sweep.py", *(argv if argv is not None else sys.argv[1:])]),
     })
     print("speed-up 1 -> 2 workers: " + ", ".join(f"{k} {v:.2f}x" for k, v in res["speedup_1_to_2_workers"].items()))
     out = ROOT / "experiments" / "results" / ("bench_sweep_quick.json" if a.quick else "bench_sweep.json")

@@ -39,14 +39,15 @@ def cmd_sweep(args) -> int:
         sd = summary["replicates_per_point"] > 1
 
         def cell(p, k):
-            return f"{p[k]:,.0f} +- {p[k + '_sd']:,.0f}" if sd and p.get(k) is not None and p.get(k + "_sd") is not None \
-                else p.get(k)
+            if sd and p.get(k) is not None and p.get(k + "_sd") is not None:
+                return f"{p[k]:,.0f} +- {p[k + '_sd']:,.0f}"
+            return p.get(k)
 
         rows = [[p[a] for a in axes] + [cell(p, "purchases"), cell(p, "revenue"), p["spend"], p["roas"]]
                 for p in pts[:_MAX_ROWS]]
         reps = f", mean +- sd over {summary['replicates_per_point']} runs" if sd else ""
-        print(format_table(rows, axes + ["purchases", "revenue", "spend", "ROAS"],
-                           title=f"{summary['scenario']}: totals over {summary['weeks']} weeks ({summary['engine']}{reps})"))
+        title = f"{summary['scenario']}: totals over {summary['weeks']} weeks ({summary['engine']}{reps})"
+        print(format_table(rows, axes + ["purchases", "revenue", "spend", "ROAS"], title=title))
         if len(pts) > _MAX_ROWS:
             print(f"... {len(pts) - _MAX_ROWS} more points in summary.json")
         print(f"\n{summary['tasks']} runs: {summary['computed']} computed, {summary['resumed']} taken from "

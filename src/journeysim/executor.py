@@ -14,15 +14,15 @@ must be picklable. An executor never changes a result: a task's random numbers m
 the task itself (its seed, replication, draw index), never from which worker runs it or when, so
 the three executors give bit-identical results.
 
-=====================  ==============================  ==========================================
-spec                   executor                        use
-=====================  ==============================  ==========================================
-``"inline"``           :class:`InProcessExecutor`      tiny jobs, debugging (one task at a time)
-``"local"``            :class:`LocalExecutor`          worker processes, one per core (default)
-``"local:N"``          :class:`LocalExecutor`          N worker processes
-``"dask"``/``"dask:N"`` :class:`DaskExecutor`          a Dask LocalCluster of N worker processes
-``"tcp://HOST:PORT"``  :class:`DaskExecutor`           a running Dask scheduler (any cluster)
-=====================  ==============================  ==========================================
+=========================  ==========================  ==========================================
+spec                       executor                    use
+=========================  ==========================  ==========================================
+``"inline"``               :class:`InProcessExecutor`  tiny jobs, debugging (one task at a time)
+``"local"``                :class:`LocalExecutor`      worker processes, one per core (default)
+``"local:N"``              :class:`LocalExecutor`      N worker processes
+``"dask"``, ``"dask:N"``   :class:`DaskExecutor`       a Dask LocalCluster of N worker processes
+``"tcp://HOST:PORT"``      :class:`DaskExecutor`       a running Dask scheduler (any cluster)
+=========================  ==========================  ==========================================
 
 :func:`get_executor` turns a spec (or ``None``: the default) into an executor; executors made
 from a spec are shared and kept warm, so repeated calls reuse the same worker processes.
