@@ -327,6 +327,11 @@ def markdown(res: dict) -> str:
           "| shift | true Δorders (MC s.e.) | journeysim mean [90%] | PyMC-Marketing mean [90%] |",
           "|---|---:|---:|---:|"]
     js, pm_ = res["retail"]["journeysim"], res["retail"]["pymc_marketing"]
+    s_ = js.get("sampler") or {}
+    if js.get("reused_fit"):
+        L.insert(len(L) - 3, f"journeysim's retail fit is a saved `journeysim fit` ({s_.get('chains')} chains x "
+                 f"{s_.get('draws')} draws, {s_.get('sampler')}) of the same data, reused with `--journeysim-fit`.")
+        L.insert(len(L) - 3, "")
     for s in SHIFTS:
         t = tr["effects"][s]
         se = f" ({t['mc_se']:,.0f})" if t["mc_se"] is not None else ""
@@ -361,8 +366,20 @@ def main(argv=None) -> int:
                     help="reuse this `journeysim fit scenarios/retail.yaml --out DIR` instead of fitting again")
     ap.add_argument("--work", default="/tmp/journeysim_peer", help="scratch directory (fits, regenerated data)")
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--refresh-real", action="store_true",
+                    help="only re-read journeysim's real-data results (realdata_<name>.json) into an existing "
+                         "peer_comparison.json and rewrite the markdown")
     args = ap.parse_args(argv)
     out = Path(args.out)
+    if args.refresh_real:
+        res = json.loads((out / "peer_comparison.json").read_text())
+        for name in res["real_data"]:
+            res["real_data"][name]["journeysim"] = journeysim_realdata(name)
+        res["refreshed"] = dt.date.today().isoformat()
+        write_json(res, out / "peer_comparison.json")
+        write_text(markdown(res), out / "peer_comparison.md")
+        print(markdown(res))
+        return 0
     if args.quick:
         args.draws, args.tune, args.max_draws, args.replications = 30, 30, 30, 2
         if args.out == str(RESULTS):
