@@ -83,11 +83,13 @@ def _weekly_arrays(xp, X_steps, flows, new, repeat, referrals, st: Structure, W:
             "purchases_new": new_w, "referrals": ref_w, "revenue": purchases * st.value}
 
 
-def build_model(scenario, data: ObservedData, space: ParamSpace | None = None):
+def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, paths=None):
     """The PyMC model of a scenario's uncertain parameters given observed data.
 
     Returns the model; its free variables are the parameters of ``space`` (named as in the
     scenario's ``priors:``) plus one noise level per negative-binomial or normal observation.
+    ``paths`` (a path table or :class:`journeysim.pathlik.PathCounts`) adds the path likelihood
+    of :func:`journeysim.pathlik.add_path_likelihood`.
     """
     import pymc as pm
     import pytensor
@@ -138,6 +140,10 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None):
             elif obs.likelihood == "binomial":
                 n = obs.sample_size[ok].astype(np.int64)
                 pm.Binomial(name, n=n, p=pt.clip(mu_o, 1e-9, 1 - 1e-9), observed=np.round(y * n).astype(np.int64))
+        if paths is not None:
+            from journeysim.pathlik import add_path_likelihood
+
+            model._journeysim_paths = add_path_likelihood(pt, scenario, paths, params, X0, Xs, touches, em, cm)  # noqa: SLF001
     model._journeysim_space = space  # noqa: SLF001 - kept for calibrate()
     return model
 
@@ -195,7 +201,7 @@ def _diagnostics(idata, names) -> tuple[pd.DataFrame, dict]:
 def calibrate(scenario, data: ObservedData, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
               sampler: str = "nutpie", seed: int | None = None, method: str = "nuts", target_accept: float = 0.9,
               progress: bool = False, priors: dict[str, str] | None = None, abc_agents: int = 2000,
-              abc_draws: int = 300) -> Fit:
+              abc_draws: int = 300, paths=None) -> Fit:
     """Calibrate a scenario's uncertain parameters on observed data.
 
     Parameters
@@ -209,6 +215,9 @@ def calibrate(scenario, data: ObservedData, *, draws: int = 1000, tune: int = 10
         ``nutpie`` (default, fast), ``pymc`` or ``numpyro`` (needs jax).
     method
         ``nuts`` (the twin as likelihood) or ``abc`` (the agent engine with SMC; small sizes).
+    paths
+        Optional observed path table (DataFrame) or :class:`journeysim.pathlik.PathCounts`
+        covering the observed weeks: adds the likelihood of :mod:`journeysim.pathlik` (nuts only).
 
     Returns
     -------
@@ -223,11 +232,13 @@ def calibrate(scenario, data: ObservedData, *, draws: int = 1000, tune: int = 10
     seed = scenario.seed if seed is None else seed
     space = build_space(scenario, priors)
     t0 = time.perf_counter()
+    if paths is not None and method != "nuts":
+        raise InputError("a path table enters the fit through the twin: use method='nuts'", "paths")
     if method == "abc":
         idata = _calibrate_abc(scenario, data, space, draws=abc_draws, agents=abc_agents, seed=seed,
                                chains=min(chains, 2), progress=progress)
     elif method == "nuts":
-        model = build_model(scenario, data, space)
+        model = build_model(scenario, data, space, paths=paths)
         idata = _sample(model, sampler, draws, tune, chains, seed, target_accept, progress)
     else:
         raise InputError(f"unknown method '{method}'; use nuts or abc", "method")
@@ -236,6 +247,10 @@ def calibrate(scenario, data: ObservedData, *, draws: int = 1000, tune: int = 10
     info = {"seconds": seconds, "sampler": sampler if method == "nuts" else "smc", "method": method, "seed": seed,
             "scenario": scenario.name, "scenario_file": str(scenario.source) if scenario.source else None,
             "data_file": data.source, "weeks": data.weeks, "first_week": str(data.dates[0].date()), **stats}
+    if paths is not None:
+        from journeysim.pathlik import paths_info
+
+        info["paths"] = paths_info(paths, model)
     fit = Fit(idata, space, summ, stats["converged"], info)
     if not fit.converged:
         warnings.warn(

@@ -61,6 +61,12 @@ def cmd_fit(args) -> int:
     if data_path is None:
         raise InputError("no observed data: pass --data CSV or set data: in the scenario", str(args.scenario))
     data = read_observed(data_path, sc, ignore_columns=tuple(args.ignore_column or ()))
+    paths = None
+    if getattr(args, "paths", None):
+        from journeysim.pathlik import read_path_counts
+
+        paths = read_path_counts(args.paths, sc, unknown="ignore" if args.paths_ignore_unknown else "error",
+                                 channels=args.paths_channels.split(",") if args.paths_channels else None)
     out = Path(args.out)
     if not args.quiet:
         print(f"calibrating '{sc.name}' on {data.weeks} weeks of {data_path} "
@@ -68,7 +74,7 @@ def cmd_fit(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", JourneysimWarning)
         fit = calibrate(sc, data, draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler,
-                        seed=args.seed, method=args.method, progress=not args.quiet)
+                        seed=args.seed, method=args.method, progress=not args.quiet, paths=paths)
     fit.save(out)
     ppc = posterior_predictive(fit, sc, data, max_draws=200, seed=fit.info["seed"])
     save_figure(plot_ppc(ppc, f"Posterior predictive check: {sc.name}"), out / "ppc.png")
@@ -81,6 +87,16 @@ def cmd_fit(args) -> int:
                         "r_hat": row["r_hat"], "ess_bulk": row["ess_bulk"]}
     summary = {**fit.info, "converged": fit.converged, "parameters": params, "ppc_coverage_90": cover,
                "files": ["posterior.nc", "diagnostics.csv", "fit.json", "ppc.png", "summary.json"]}
+    if paths is not None:
+        from journeysim.io import write_text
+        from journeysim.pathlik import path_check
+
+        check = path_check(fit, sc, data, paths, max_draws=40)
+        write_text(check.to_csv(lineterminator="\n"), out / "paths_check.csv")
+        summary["files"].append("paths_check.csv")
+        if not args.quiet:
+            print(format_table([[c, *r] for c, r in zip(check.index, check.to_numpy().tolist())],
+                               ["channel", *check.columns], title="path table: touches followed by a purchase"))
     write_json(summary, out / "summary.json")
     if not args.quiet:
         rows = [[n, p["mean"], p["hdi_5%"], p["hdi_95%"], p["r_hat"], p["ess_bulk"]] for n, p in params.items()]
@@ -112,6 +128,12 @@ def register(sub) -> None:
                    help="nuts: the twin as likelihood; abc: the agent engine with SMC (small sizes)")
     f.add_argument("--seed", type=int, default=None)
     f.add_argument("--ignore-column", action="append", metavar="COLUMN", help="a data column to leave out on purpose")
+    f.add_argument("--paths", metavar="PATHS.csv",
+                   help="observed path table (journey counts) over the same weeks: adds the path likelihood")
+    f.add_argument("--paths-channels", metavar="A,B", help="channels whose path follow rates enter the fit "
+                   "(default: those whose touches have a noticeable own effect on purchases)")
+    f.add_argument("--paths-ignore-unknown", action="store_true",
+                   help="drop path touchpoints that are not channels of the scenario instead of failing")
     f.add_argument("--strict", action="store_true", help="exit with status 3 if the fit did not converge")
     f.add_argument("--quiet", action="store_true")
     f.set_defaults(func=cmd_fit)
