@@ -128,6 +128,19 @@ def _rows(xp, base_eff, B, P, E, K):
     return xp.concatenate([b, b], axis=-1), xp.concatenate([c, c], axis=-2)
 
 
+def _lmul(xp, M, A):
+    """``M @ A`` for a constant matrix ``M (m, n)`` and ``A (..., n, k)``.
+
+    With numpy and batch dimensions, ``M @ A`` runs one small product per batch element; here the
+    batch is folded into a single matrix product instead (same numbers, one BLAS call).
+    """
+    if xp is not np or A.ndim <= 2:
+        return M @ A
+    At = np.swapaxes(A, -1, -2)  # (..., k, n)
+    out = np.ascontiguousarray(At).reshape(-1, At.shape[-1]) @ M.T  # (... k, m)
+    return np.swapaxes(out.reshape(At.shape[:-1] + (M.shape[0],)), -1, -2)
+
+
 def twin_step(xp, state: TwinState, touches_c, params: Params, structure: Structure, edge_mult, chan_mult,
               dt: float, mats: TwinMatrices):
     """One step of ``dt`` days of expected dynamics.
@@ -171,14 +184,14 @@ def twin_step(xp, state: TwinState, touches_c, params: Params, structure: Struct
     V = xp.maximum(Q - A * abar, 0.0)  # sum of squared deviations
     # everything at each edge's source
     Ns = N @ m.src.T
-    As, Qs, Vs, abars = m.src @ A, m.src @ Q, m.src @ V, m.src @ abar  # (..., R_E, K)
+    As, Qs, Vs, abars = (_lmul(xp, m.src, Z) for Z in (A, Q, V, abar))  # (..., R_E, K)
     base_eff, B = hazard_terms(xp, params, structure, edge_mult, chan_mult)
     b_rows, B_rows = _rows(xp, base_eff, B, m.P, m.E, K)
     h = b_rows + xp.sum(B_rows * abars, axis=-1)  # (..., R_E) hazard at the group mean
     H = xp.maximum(h @ m.same_src.T, TINY)  # total hazard of the source state
     frac, L = competing_exit(xp, h, H, dt)
     r = h / H
-    Bstage = m.same_src @ B_rows  # (..., R_E, K)
+    Bstage = _lmul(xp, m.same_src, B_rows)  # (..., R_E, K)
     slope = dt * (1.0 - L) - L / H
     G = (r * slope)[..., None] * Bstage + (L / H)[..., None] * B_rows  # d frac / d a_k
     # second-order (Jensen) correction of the mean exit probability
@@ -192,10 +205,10 @@ def twin_step(xp, state: TwinState, touches_c, params: Params, structure: Struct
     q_out = xp.maximum(frac[..., None] * Qs + G * T, 0.0)
     # no group gives away more memory than it has
     src_T = m.src.T
-    a_out = a_out * (m.src @ xp.minimum(1.0, A / xp.maximum(src_T @ a_out, TINY)))
-    q_out = q_out * (m.src @ xp.minimum(1.0, Q / xp.maximum(src_T @ q_out, TINY)))
+    a_out = a_out * _lmul(xp, m.src, xp.minimum(1.0, A / xp.maximum(_lmul(xp, src_T, a_out), TINY)))
+    q_out = q_out * _lmul(xp, m.src, xp.minimum(1.0, Q / xp.maximum(_lmul(xp, src_T, q_out), TINY)))
     F = xp.concatenate([flow[..., None], a_out, q_out], axis=-1)  # (..., R_E, 1 + 2K)
-    X_new = xp.concatenate([N_, A, Q], axis=-1) + m.move @ F
+    X_new = xp.concatenate([N_, A, Q], axis=-1) + _lmul(xp, m.move, F)
     out = {
         "flow": flow @ m.edge_out.T,
         "new": flow @ m.new_sel.T,
@@ -234,6 +247,13 @@ class Twin:
 
     def run_arrays(self) -> tuple[WeeklyRecord, TwinState]:
         """Weekly records as arrays (batch dims first), and the final state."""
+        from threadpoolctl import threadpool_limits
+
+        # the step's matrix products are small: one BLAS thread is several times faster than many
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._run_arrays()
+
+    def _run_arrays(self) -> tuple[WeeklyRecord, TwinState]:
         sc = self.scenario
         st = sc.structure
         plan = self.plan if self.plan is not None else sc.plan
