@@ -233,3 +233,37 @@ def test_calibrate_with_paths_narrows_the_effect(setting):
         sds.append(post.std())
         assert np.quantile(post, 0.01) < np.log(TRUE_EMAIL) < np.quantile(post, 0.99)
     assert sds[1] < 0.8 * sds[0]
+
+
+def test_cli_fit_with_paths_writes_the_path_check(setting, tmp_path, monkeypatch, capsys):
+    # Sampling is replaced by prior draws (what is tested is the command's handling of --paths).
+    import arviz as az
+
+    import journeysim.calibrate as cal
+    from journeysim.paths import write_path_table
+
+    sc, data, paths = setting
+    seen = {}
+
+    def fake_calibrate(scenario, data, **kw):
+        seen.update(kw)
+        space = build_space(scenario)
+        draws = space.sample_prior(20, np.random.default_rng(0))
+        post = {n: draws[None, :, j] for j, n in enumerate(space.names)}
+        for obs in data.observations:
+            post[f"noise_{obs.column}"] = np.full((1, 20), 0.05)
+        idata = az.from_dict(posterior=post, sample_stats={"diverging": np.zeros((1, 20), bool)})
+        diag = pd.DataFrame({k: [0.0] for k in ("mean", "sd", "hdi_5%", "hdi_95%", "r_hat", "ess_bulk")},
+                            index=[space.names[0]])
+        return cal.Fit(idata, space, diag, True, {"seed": 0, "seconds": 0.0, "max_rhat": 1.0, "min_ess_bulk": 400,
+                                                  "divergences": 0})
+
+    monkeypatch.setattr(cal, "calibrate", fake_calibrate)
+    csv = write_path_table(paths, tmp_path / "paths.csv")
+    out = tmp_path / "fit"
+    assert main(["fit", str(SCENARIOS / "funnel3.yaml"), "--paths", str(csv), "--out", str(out)]) == 0
+    assert "touches followed by a purchase" in capsys.readouterr().out
+    assert seen["paths"].sources == ("display", "email", "word_of_mouth")
+    check = pd.read_csv(out / "paths_check.csv", index_col="channel")
+    assert list(check.index) == ["display", "email"]
+    assert (check["predicted_5%"] <= check["predicted_95%"]).all()
