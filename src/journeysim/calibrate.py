@@ -83,13 +83,17 @@ def _weekly_arrays(xp, X_steps, flows, new, repeat, referrals, st: Structure, W:
             "purchases_new": new_w, "referrals": ref_w, "revenue": purchases * st.value}
 
 
-def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, paths=None):
+def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, paths=None,
+                observed_as_data: bool = False):
     """The PyMC model of a scenario's uncertain parameters given observed data.
 
     Returns the model; its free variables are the parameters of ``space`` (named as in the
     scenario's ``priors:``) plus one noise level per negative-binomial or normal observation.
     ``paths`` (a path table or :class:`journeysim.pathlik.PathCounts`) adds the path likelihood
     of :func:`journeysim.pathlik.add_path_likelihood`.
+    ``observed_as_data`` puts the observed values of count and normal KPIs in ``pm.Data``
+    containers named ``observed_<column>``, so a compiled model can be refitted on new values of
+    the same shape without recompiling (nutpie: ``compiled.with_data(observed_<column>=...)``).
     """
     import pymc as pm
     import pytensor
@@ -127,6 +131,8 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
             mu = expected_kpi(pt, arrays, obs.measures, mask, st.population, obs.scale)
             ok = obs.observed
             y = obs.values[ok]
+            if observed_as_data and obs.likelihood != "binomial":
+                y = pm.Data(f"observed_{obs.column}", y)
             mu_o = mu[np.flatnonzero(ok)]
             name = f"obs_{obs.column}"
             if obs.likelihood == "poisson":
