@@ -349,7 +349,9 @@ def markdown(res: dict) -> str:
     if js.get("reused_fit"):
         L[len(L) - 3:len(L) - 3] = ["", f"journeysim's retail fit is a saved `journeysim fit` ({s_.get('chains')} "
                                     f"chains x {s_.get('draws')} draws, {s_.get('sampler')}) of the same data, reused "
-                                    "with `--journeysim-fit`."]
+                                    "with `--journeysim-fit`; it was made by `journeysim fit scenarios/retail.yaml "
+                                    f"--out DIR --draws {s_.get('draws')} --tune {s_.get('draws')} --chains "
+                                    f"{s_.get('chains')}`."]
     for s in SHIFTS:
         t = tr["effects"][s]
         se = f" ({t['mc_se']:,.0f})" if t["mc_se"] is not None else ""
