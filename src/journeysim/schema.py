@@ -242,3 +242,5 @@ class ScenarioSpec(Strict):
     observations: list[ObservationSpec] = Field(default_factory=list)
     priors: dict[str, str] = Field(default_factory=dict, description="parameter -> prior, e.g. 'lognormal(0.01, 0.5)'")
     data: str | None = Field(None, description="observed weekly CSV, relative to the scenario file")
+    plans: list[str] = Field(default_factory=list, description="example plan files (YAML/CSV) compared by "
+                             "`journeysim plan`, relative to the scenario file")
