@@ -356,7 +356,7 @@ def agent_initial_state(state_X: np.ndarray, scenario, agents: int, rng: np.rand
 
 def _agent_task(task):
     """One (draw, plan) agent run; top level so worker processes can run it."""
-    from journeysim.engine import Simulation
+    from journeysim.groundtruth import CRNSimulation
     from journeysim.rng import stream
 
     scenario, params, X, spend, tail, agents, seed, draw, history_weeks = task
@@ -365,7 +365,8 @@ def _agent_task(task):
     full = np.concatenate([spend, np.zeros((tail, C))])
     sc = scenario.replace(agents=agents)
     plan = Plan(full, scenario.structure.channels, "plan")
-    sim = Simulation(sc, params=params, plan=plan, seed=seed, replication=int(draw), initial_state=init,
+    # agent-level common random numbers: plans differ only by what their spend changes
+    sim = CRNSimulation(sc, params=params, plan=plan, seed=seed, replication=int(draw), initial_state=init,
                      start_day=history_weeks * 7)
     ds = sim.run()
     return {"purchases_new": ds.purchases_new.sum("persona").values, "purchases_repeat": ds.purchases_repeat.sum(
