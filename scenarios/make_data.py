@@ -25,7 +25,7 @@ from journeysim.rng import stream
 from journeysim.scenario import load_scenario
 
 HERE = Path(__file__).parent
-EXAMPLES = ("retail", "subscription", "funnel3")
+EXAMPLES = ("retail", "subscription", "funnel3", "shop")
 
 
 def make(name: str, out_dir: Path = HERE / "data", seed: int | None = None) -> pd.DataFrame:
