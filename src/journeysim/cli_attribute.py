@@ -93,15 +93,9 @@ def _cmd_truth(args, methods) -> int:
 
 
 def _positive_int(text: str) -> int:
-    import argparse
+    from journeysim.cli import _positive_int as check
 
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{v} must be > 0")
-    return v
+    return check(text)
 
 
 def register(sub) -> None:
