@@ -24,6 +24,8 @@ import pandas as pd
 import matplotlib.pyplot as plt
 
 import journeysim as js
+from journeysim.calibrate import calibrate
+from journeysim.optimize import optimize
 
 ROOT = Path.cwd() if (Path.cwd() / "scenarios").is_dir() else Path.cwd().parent
 SCENARIO = ROOT / "scenarios" / "shop.yaml"
@@ -175,7 +177,7 @@ and print the status instead. The sizes here are too small for a reliable fit: e
     code('''
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always", js.JourneysimWarning)
-    fit = js.calibrate(sc, data, draws=DRAWS, tune=TUNE, chains=CHAINS, seed=1)
+    fit = calibrate(sc, data, draws=DRAWS, tune=TUNE, chains=CHAINS, seed=1)
 for w in caught:
     if issubclass(w.category, js.JourneysimWarning):
         print("warning:", w.message)
@@ -212,7 +214,7 @@ Given a fitted scenario, `forecast` runs media plans forward from the end of the
 history for every posterior draw; `compare` gives each plan's incremental effect against the
 baseline (the average spend of the last 13 observed weeks) and the probability that it is better.
 
-**About the fit.** In a real study you use the fit of notebook 2 (`js.calibrate(...)` or
+**About the fit.** In a real study you use the fit of notebook 2 (`calibrate(...)` or
 `js.load_fit(...)`). To keep this notebook fast and self-contained it uses `js.known_fit`: posterior
 draws spread (10%) around the scenario's own parameters — the values the example data were made
 from. Set `USE_KNOWN_FIT = False` to calibrate here instead.
@@ -229,7 +231,7 @@ data = js.read_observed(ROOT / "scenarios" / "data" / "shop_observed.csv", sc)
 if USE_KNOWN_FIT:
     fit = js.known_fit(sc, draws=DRAWS, spread=0.1)
 else:
-    fit = js.calibrate(sc, data, draws=1000, tune=1000, chains=4, seed=1)'''),
+    fit = calibrate(sc, data, draws=1000, tune=1000, chains=4, seed=1)'''),
     """
 ## Forecast the example plans
 The scenario lists example plan files (relative to the scenario's folder). Each one changes the
@@ -266,7 +268,7 @@ The best split of the same total budget across paid channels for purchases over 
 """,
     code('''
 budget = float(fc.spend.sel(plan="baseline").sum())
-opt = js.optimize(sc, fit, data, budget=budget, horizon=HORIZON, search_draws=min(DRAWS, 50), max_draws=DRAWS)
+opt = optimize(sc, fit, data, budget=budget, horizon=HORIZON, search_draws=min(DRAWS, 50), max_draws=DRAWS)
 print(f"budget {budget:,.0f} over {HORIZON} weeks")
 print(pd.DataFrame({"baseline weekly": opt.baseline_weekly.to_pandas(),
                     "optimum total": opt.allocation_total.to_pandas()}).round(0))

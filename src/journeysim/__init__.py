@@ -6,10 +6,13 @@ The public surface, in the order a study uses it::
     ds = simulate(sc)                                   # agent engine -> xarray.Dataset
     tw = run_twin(sc)                                   # mean-field twin, same layout
     data = read_observed("scenarios/data/shop_observed.csv", sc)
-    fit = calibrate(sc, data)                           # PyMC + nutpie posterior
+    fit = calibrate(sc, data)                           # journeysim.calibrate.calibrate
     fc = forecast(sc, fit, data, ["scenarios/plans/shop_social_up.yaml"])
     cmp = compare(fc)                                   # incremental effect vs the baseline
-    best = optimize(sc, fit, data, budget=250_000, horizon=26)
+    best = optimize(sc, fit, data, budget=250_000, horizon=26)  # journeysim.optimize.optimize
+
+``calibrate``, ``optimize`` and ``sweep`` share their names with their modules: import them from
+there (``from journeysim.calibrate import calibrate``).
 """
 
 from journeysim.errors import ConvergenceError, InputError, JourneysimError, JourneysimWarning
@@ -25,7 +28,6 @@ _LAZY = {
     "Twin": "journeysim.twin",
     "Plan": "journeysim.plan",
     "read_observed": "journeysim.data",
-    "calibrate": "journeysim.calibrate",
     "load_fit": "journeysim.calibrate",
     "posterior_predictive": "journeysim.calibrate",
     "Fit": "journeysim.calibrate",
@@ -35,7 +37,6 @@ _LAZY = {
     "compare": "journeysim.planning",
     "known_fit": "journeysim.planning",
     "summarize_metrics": "journeysim.planning",
-    "optimize": "journeysim.optimize",
     "response_curves": "journeysim.optimize",
     "attribute": "journeysim.attribution",
     "read_path_table": "journeysim.paths",
@@ -43,7 +44,6 @@ _LAZY = {
     "incremental_truth": "journeysim.groundtruth",
     "compare_with_attribution": "journeysim.groundtruth",
     "paths_from_events": "journeysim.paths",
-    "sweep": "journeysim.sweep",
     "get_executor": "journeysim.executor",
 }
 
