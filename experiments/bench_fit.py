@@ -1,0 +1,139 @@
+"""Benchmark of calibration: how long a NUTS fit of the example scenarios takes (a script, not a test).
+
+The issue's target: the retail example (104 weeks of daily steps, 4 observed series, 8 uncertain
+parameters + 3 noise levels) fitted with 4 chains x 1000 draws (1000 tuning) in at most 60 s, with
+r-hat <= 1.01 and no divergences.
+
+For each scenario the script times, separately:
+
+* **build**: the PyMC graph (:func:`journeysim.calibrate.build_model`);
+* **compile**: ``nutpie.compile_pymc_model`` (pytensor rewrites + numba/LLVM), paid once per
+  model and process;
+* **logp+grad**: one evaluation of the log density and its gradient, the unit of NUTS work
+  (median of repeated calls of the compiled function at the initial point);
+* **sample**: ``nutpie.sample`` with the requested chains/draws/tune on ``cores`` (default 2, the
+  machine's), with the number of gradient evaluations (leapfrog steps, warm-up included) it took.
+
+When a run is shortened (``--draws``/``--tune`` below 1000), it also reports the projection to
+1000 + 1000 per chain: ``gradient evaluations per iteration x 2000 x chains x seconds per
+evaluation / cores``. Every figure depends on the load of the machine, which is recorded (the
+load average before and after) next to it. Writes ``experiments/results/bench_fit.json``.
+
+Usage::
+
+    python experiments/bench_fit.py                                   # all three, 4 chains x 1000 + 1000
+    python experiments/bench_fit.py --scenarios retail --draws 200 --tune 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from journeysim.calibrate import _diagnostics, build_model
+from journeysim.data import read_observed
+from journeysim.io import write_json
+from journeysim.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results"
+TARGET = {"scenario": "retail", "chains": 4, "draws": 1000, "tune": 1000, "seconds": 60.0, "max_rhat": 1.01,
+          "divergences": 0}
+
+
+def _grad_time(compiled, n: int = 30) -> float | None:
+    """Median seconds of one logp+gradient call of nutpie's compiled function, or None if unavailable."""
+    try:
+        x = np.asarray(compiled.initial_point_func(0), float) if hasattr(compiled, "initial_point_func") else None
+        f = compiled.logp_func
+        f(x)
+        times = []
+        for _ in range(n):
+            t = time.perf_counter()
+            f(x)
+            times.append(time.perf_counter() - t)
+        return float(np.median(times))
+    except Exception as exc:  # the internals of nutpie are not an API: report and go on
+        print(f"  (direct logp+grad timing unavailable: {type(exc).__name__}: {exc})")
+        return None
+
+
+def bench(name: str, chains: int, draws: int, tune: int, cores: int, seed: int) -> dict:
+    import nutpie
+
+    sc = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
+    data = read_observed(ROOT / "scenarios" / "data" / f"{name}_observed.csv", sc)
+    load0 = os.getloadavg()[0]
+    t = time.perf_counter()
+    model = build_model(sc, data)
+    build_s = time.perf_counter() - t
+    t = time.perf_counter()
+    compiled = nutpie.compile_pymc_model(model, backend="numba")
+    compile_s = time.perf_counter() - t
+    grad_s = _grad_time(compiled)
+    print(f"  {name}: build {build_s:.1f} s, compile {compile_s:.1f} s, logp+grad "
+          f"{grad_s * 1e3 if grad_s else float('nan'):.2f} ms; sampling {chains} x ({tune} + {draws}) ...", flush=True)
+    t = time.perf_counter()
+    idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=min(chains, cores), seed=seed,
+                          progress_bar=False, target_accept=0.9, low_rank_modified_mass_matrix=True)
+    sample_s = time.perf_counter() - t
+    load1 = os.getloadavg()[0]
+    grads = int(idata.sample_stats["n_steps"].sum())
+    if "warmup_sample_stats" in idata.groups():
+        grads += int(idata.warmup_sample_stats["n_steps"].sum())
+    _, stats = _diagnostics(idata, None)
+    iters = chains * (draws + tune)
+    sec_per_grad = sample_s * min(chains, cores) / grads  # per core
+    projected = grads / iters * chains * 2000 * sec_per_grad / min(chains, cores)
+    out = {
+        "scenario": f"{name}.yaml", "weeks": data.weeks, "steps": data.weeks * 7 // sc.structure.dt,
+        "free_variables": len(model.free_RVs), "chains": chains, "draws": draws, "tune": tune, "cores": min(chains, cores),
+        "build_seconds": build_s, "compile_seconds": compile_s, "sample_seconds": sample_s,
+        "total_seconds": build_s + compile_s + sample_s,
+        "logp_grad_ms_direct": grad_s * 1e3 if grad_s else None,
+        "gradient_evaluations": grads, "gradients_per_iteration": grads / iters,
+        "ms_per_gradient_in_sampling": sec_per_grad * 1e3,
+        "projected_sample_seconds_4x1000_draws_1000_tune": projected if chains == 4 else None,
+        "loadavg_before": load0, "loadavg_after": load1, **stats,
+    }
+    print(f"  {name}: sample {sample_s:.1f} s ({grads} gradients, {grads / iters:.1f} per iteration, "
+          f"{sec_per_grad * 1e3:.2f} ms each per core); max r-hat {stats['max_rhat']:.3f}, "
+          f"divergences {stats['divergences']}, min bulk ESS {stats['min_ess_bulk']:.0f}", flush=True)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--scenarios", nargs="+", default=["funnel3", "subscription", "retail"])
+    ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--draws", type=int, default=1000)
+    ap.add_argument("--tune", type=int, default=1000)
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=RESULTS / "bench_fit.json")
+    a = ap.parse_args(argv)
+    previous = json.loads(a.out.read_text()) if a.out.exists() else {}
+    results = previous.get("scenarios", {})
+    for name in a.scenarios:
+        results[name] = bench(name, a.chains, a.draws, a.tune, a.cores, a.seed)
+        r = results.get("retail")
+        verdict = None
+        if r is not None:
+            secs = r["sample_seconds"] if (r["draws"], r["tune"]) == (1000, 1000) else r[
+                "projected_sample_seconds_4x1000_draws_1000_tune"]
+            verdict = {"sampling_seconds_at_target_size": secs, "measured_not_projected": (r["draws"], r["tune"]) == (1000, 1000),
+                       "with_compile_seconds": (secs or 0) + r["compile_seconds"] + r["build_seconds"],
+                       "meets_60s": bool(secs is not None and secs + r["compile_seconds"] + r["build_seconds"] <= 60),
+                       "meets_rhat": r["max_rhat"] <= 1.01, "no_divergences": r["divergences"] == 0}
+        write_json({"target": TARGET, "cpu_count": os.cpu_count(), "scenarios": results, "retail_verdict": verdict},
+                   a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
