@@ -129,11 +129,7 @@ def funnel3():
     return load_scenario(SCENARIOS / "funnel3.yaml")
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(
-        strict=True, reason="known bug: pandas renames a repeated header to 'enquiries.1', so data.py's "
-                            "duplicate-column check never fires; the error then says 'enquiries.1' maps to nothing"))
-    if n == "column_twice" else n for n in sorted(CASES)])
+@pytest.mark.parametrize("name", sorted(CASES))
 def test_malformed_observed_csv_names_file_row_and_column(tmp_path, funnel3, name):
     text, fragments = CASES[name]
     path = tmp_path / "observed.csv"

@@ -96,12 +96,19 @@ def read_observed(path: str | Path, scenario, *, ignore_columns: tuple[str, ...]
         df = pd.read_csv(path, skipinitialspace=True)
     except Exception as exc:
         raise InputError(f"cannot read CSV: {exc}", where) from None
+    # pandas renames a repeated header ('x', 'x.1'): check the header as written
+    import csv
+
+    with path.open(newline="") as fh:
+        header = [h.strip() for h in next(csv.reader(fh), [])]
+    seen = set()
+    for h in header:
+        if h in seen:
+            raise InputError(f"column '{h}' appears twice", where)
+        seen.add(h)
     df.columns = [str(c).strip() for c in df.columns]
     if len(df) == 0:
         raise InputError("no data rows", where)
-    dup_cols = df.columns[df.columns.duplicated()]
-    if len(dup_cols):
-        raise InputError(f"column '{dup_cols[0]}' appears twice", where)
     if "date" not in df.columns:
         raise InputError("no 'date' column" + did_you_mean("date", df.columns), where)
 
