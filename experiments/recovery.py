@@ -44,6 +44,7 @@ from journeysim.scenario import load_scenario
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
 RESULTS = Path(__file__).resolve().parent / "results"
+WHAT = "parameter recovery: truth inside the central 90% posterior interval, per seed"
 
 
 def _make_data_module():
@@ -60,7 +61,7 @@ def regenerate(name: str, seed: int, directory: Path):
     return directory / f"{name}_observed.csv", truth
 
 
-def recover(name: str, seeds: list[int], draws: int, tune: int, chains: int) -> dict:
+def recover(name: str, seeds: list[int], draws: int, tune: int, chains: int, checkpoint=None) -> dict:
     import nutpie
 
     sc = load_scenario(SCENARIOS / f"{name}.yaml")
@@ -99,6 +100,8 @@ def recover(name: str, seeds: list[int], draws: int, tune: int, chains: int) -> 
                              "z": float((x.mean() - truth[n]) / max(x.std(), 1e-300))}
             runs.append({"seed": seed, "simulate_seconds": sim_s, "sample_seconds": sample_s, **stats,
                          "parameters": params})
+            if checkpoint is not None:
+                checkpoint({"scenario": f"{name}.yaml", "partial": True, "runs": runs})
             cov = sum(p["covered"] for p in params.values())
             print(f"  {name} seed {seed}: {sample_s:.0f} s sampling, max r-hat {stats['max_rhat']:.3f}, "
                   f"divergences {stats['divergences']}, truth in 90% interval for {cov}/{len(params)}", flush=True)
@@ -126,10 +129,14 @@ def main(argv=None) -> int:
     results = previous.get("scenarios", {})
     for name in a.scenarios:
         print(f"{name}: {len(seeds)} seeds", flush=True)
-        results[name] = recover(name, seeds, a.draws, a.tune, a.chains)
-        write_json({"what": "parameter recovery: truth inside the central 90% posterior interval, per seed",
-                    "scenarios": results}, a.out)
+        def save(partial, name=name):
+            results[name] = partial
+            write_json({"what": WHAT, "scenarios": results}, a.out)
+
+        save(recover(name, seeds, a.draws, a.tune, a.chains, checkpoint=save))
     for name, r in results.items():
+        if r.get("partial"):
+            continue
         print(f"\n{name}: compile {sum(r['compile_seconds']):.0f} s, sampling "
               f"{np.median(r['sample_seconds']):.0f} s per seed (median), converged {r['converged_fits']}/{len(r['seeds'])}")
         for p, c in r["coverage_90"].items():
