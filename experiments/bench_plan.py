@@ -52,7 +52,7 @@ def main() -> None:
     t_full = time.perf_counter() - t
     budget = float(fc8.spend.sel(plan="baseline"))
     t = time.perf_counter()
-    opt = optimize(sc, fit, data, budget=budget, horizon=a.weeks, search_draws=100, max_draws=a.draws)
+    opt = optimize(sc, fit, data, budget=budget, horizon=a.weeks, search_draws=100, history=hist)
     t_opt = time.perf_counter() - t
     res = {
         "benchmark": "bench_plan", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

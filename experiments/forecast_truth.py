@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import os
 import time
@@ -27,29 +28,18 @@ from journeysim.calibrate import calibrate
 from journeysim.data import read_observed
 from journeysim.errors import JourneysimWarning
 from journeysim.groundtruth import CRNSimulation
-from journeysim.observe import expected_kpi, sample_kpi, weekly_arrays
 from journeysim.plan import Plan
 from journeysim.planfile import baseline_plan, load_plan
-from journeysim.rng import stream
 
 HERE = Path(__file__).parent
 
 
 def observed_csv(sc, seed: int, path: Path) -> None:
-    """The example's observed data regenerated with another seed (as scenarios/make_data.py)."""
-    ds = CRNSimulation(sc, seed=seed).run()
-    arrays = weekly_arrays(ds)
-    rng = stream(seed, "observation-noise")
-    st = sc.structure
-    cols = {"date": [d.date().isoformat() for d in pd.DatetimeIndex(ds.time.values)]}
-    for c, ch in enumerate(st.channels):
-        if st.cost_per_touch[c] > 0:
-            cols[f"spend_{ch}"] = np.round(sc.plan.spend[:, c], 2)
-    for obs in sc.spec.observations:
-        mask = np.array([s in obs.stages for s in st.stages], float)
-        mu = expected_kpi(np, arrays, obs.measures, mask, st.population, obs.scale)
-        cols[obs.column] = sample_kpi(rng, mu, obs.likelihood or "negbin")
-    pd.DataFrame(cols).to_csv(path, index=False)
+    """The example's observed data regenerated with another seed (the agents, as make_data.py)."""
+    spec = importlib.util.spec_from_file_location("make_data", HERE.parent / "scenarios" / "make_data.py")
+    make_data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_data)
+    make_data.observed_frame(sc, CRNSimulation(sc, seed=seed).run(), seed).to_csv(path, index=False)
 
 
 def true_deltas(sc, plans: list[Plan], horizon: int, tail: int, seed: int, reps: int) -> dict[str, list[float]]:

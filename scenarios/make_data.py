@@ -28,10 +28,9 @@ HERE = Path(__file__).parent
 EXAMPLES = ("retail", "subscription", "funnel3", "shop")
 
 
-def make(name: str, out_dir: Path = HERE / "data", seed: int | None = None) -> pd.DataFrame:
-    sc = load_scenario(HERE / f"{name}.yaml")
-    seed = sc.seed if seed is None else seed
-    ds = Simulation(sc, seed=seed).run()
+def observed_frame(sc, ds, seed: int) -> pd.DataFrame:
+    """The observed weekly table a business would see of simulation ``ds``: dates, spend of the paid
+    channels, and each ``observations:`` column with observation noise (stream ``seed``)."""
     arrays = weekly_arrays(ds)
     rng = stream(seed, "observation-noise")
     st = sc.structure
@@ -49,7 +48,13 @@ def make(name: str, out_dir: Path = HERE / "data", seed: int | None = None) -> p
         else:
             y = sample_kpi(rng, mu, lik)
         cols[obs.column] = y
-    df = pd.DataFrame(cols)
+    return pd.DataFrame(cols)
+
+
+def make(name: str, out_dir: Path = HERE / "data", seed: int | None = None) -> pd.DataFrame:
+    sc = load_scenario(HERE / f"{name}.yaml")
+    seed = sc.seed if seed is None else seed
+    df = observed_frame(sc, Simulation(sc, seed=seed).run(), seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     df.to_csv(out_dir / f"{name}_observed.csv", index=False)
     space = build_space(sc)

@@ -82,7 +82,7 @@ def test_relative_plan_changes(sub, tmp_path):
     ("changes:\n  - move: {from: social, to: search, share: 1.5}\n", "less than or equal to 1"),
     ("weekly: {social: -5}\n", "must be >= 0"),
     ("spend: {social: [1, 2, 3]}\n", "the forecast horizon is 13 weeks"),
-    ("- just a list\n", "a plan file is a mapping"),
+    ("- just a list\n", "a plan file must be a mapping"),
     ("name: [unclosed\n", "not valid YAML"),
 ])
 def test_bad_plan_files(sub, tmp_path, text, expect):
@@ -263,7 +263,6 @@ def test_cli_compare_and_optimize(sub, tmp_path, capsys):
     # an unknown channel in a plan: a clear message, exit 2, no output written
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nchanges:\n  - scale: {radio: 2}\n")
-    args[0:1] = ["compare"]
     rc = main(["compare", str(SCENARIOS / "subscription.yaml"), "--posterior", str(tmp_path / "fit"), "--plan", str(bad),
                "--out", str(tmp_path / "bad")])
     assert rc == 2

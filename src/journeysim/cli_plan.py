@@ -135,18 +135,21 @@ def cmd_compare(args) -> int:
 def cmd_optimize(args) -> int:
     from journeysim.io import atomic_path, save_figure, write_json
     from journeysim.optimize import optimize, parse_bounds, response_curves
+    from journeysim.planning import prepare
     from journeysim.planning_plots import plot_allocation, plot_response
     from journeysim.tables import format_table
 
     sc, data, fit = _load(args)
     out = Path(args.out)
+    bounds = parse_bounds(args.bounds, sc.structure.channels)
+    history = prepare(sc, fit, data, max_draws=args.draws, allow_unconverged=args.allow_unconverged)
     res = optimize(sc, fit, data, budget=args.budget, horizon=args.horizon, tail=args.tail,
-                   bounds=parse_bounds(args.bounds, sc.structure.channels), objective=args.objective,
+                   bounds=bounds, objective=args.objective,
                    periods=args.periods, search_draws=args.search_draws, max_draws=args.draws,
                    verify_agents=args.verify_agents, agent_draws=args.agent_draws, agents=args.agents,
-                   executor=_executor(args), allow_unconverged=args.allow_unconverged)
+                   executor=_executor(args), history=history)
     rc = response_curves(sc, fit, data, horizon=args.horizon, tail=args.tail, draws=min(args.search_draws, args.draws),
-                         allow_unconverged=args.allow_unconverged)
+                         history=history)
     with atomic_path(out / "optimum.nc") as tmp:
         res.to_netcdf(tmp, engine="h5netcdf")
     with atomic_path(out / "response.nc") as tmp:

@@ -60,7 +60,7 @@ def optimize(scenario, fit, data, *, budget: float, horizon: int = 26, tail: int
              bounds: Mapping[str, tuple[float, float]] | None = None, objective: str = "purchases", periods: int = 1,
              search_draws: int = 100, max_draws: int = 500, verify_agents: bool = False, agent_draws: int = 10,
              agents: int | None = None, executor: Any = None, allow_unconverged: bool = False,
-             maxiter: int = 60) -> xr.Dataset:
+             maxiter: int = 60, history=None) -> xr.Dataset:
     """The allocation of ``budget`` (total over the horizon) across paid channels maximising ``objective``.
 
     Parameters
@@ -78,6 +78,8 @@ def optimize(scenario, fit, data, *, budget: float, horizon: int = 26, tail: int
         Posterior draws used in the search, and to evaluate the result against the baseline.
     verify_agents
         Also forecast the optimum and the baseline with the agent engine (``agent_draws`` draws).
+    history
+        A :class:`~journeysim.planning.History` already run (from :func:`~journeysim.planning.prepare`).
 
     Returns
     -------
@@ -116,7 +118,8 @@ def optimize(scenario, fit, data, *, budget: float, horizon: int = 26, tail: int
         raise InputError(f"the bounds cannot meet the budget {budget:g} (lows sum to {lo.sum():g}, highs to "
                          f"{hi.sum():g})", "bounds")
     t0 = time.perf_counter()
-    history = prepare(scenario, fit, data, max_draws=max_draws, allow_unconverged=allow_unconverged)
+    if history is None:
+        history = prepare(scenario, fit, data, max_draws=max_draws, allow_unconverged=allow_unconverged)
     search = history.subset(search_draws)
     base = baseline_plan(scenario, data, horizon)
     # block lengths of the flighting periods

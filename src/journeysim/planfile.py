@@ -120,16 +120,9 @@ def load_plan(source: Any, scenario, *, baseline: Plan, horizon: int, name: str 
         return _fit_horizon(plan, channels, horizon, where)
     if path.suffix.lower() not in (".yaml", ".yml"):
         raise InputError("a plan file is .yaml/.yml or .csv", where)
-    import yaml
+    from journeysim.scenario import _read_yaml
 
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        pos = f", line {mark.line + 1}" if mark else ""
-        raise InputError(f"not valid YAML: {getattr(exc, 'problem', exc)}", f"{path}{pos}") from None
-    if not isinstance(raw, dict):
-        raise InputError("a plan file is a mapping (name:, weekly:, spend:, changes:)", where)
+    raw = _read_yaml(path, "a plan file", "name:, weekly:, spend:, changes:")
     spec = _validate(raw, where)
     return _from_spec(spec, channels, baseline, horizon, path.parent, where, name or spec.name or path.stem)
 

@@ -91,12 +91,10 @@ def prepare(scenario, fit, data, *, max_draws: int = 500, allow_unconverged: boo
 
 
 def _check_plan(plan: Plan, scenario, horizon: int) -> np.ndarray:
-    st = scenario.structure
-    spend = plan.aligned(st.channels, horizon, where=f"plan '{plan.name}'")
-    owned = st.owned_volume > 0
-    for j in np.flatnonzero(owned & (spend.sum(axis=0) > 0)):
-        raise InputError(f"'{st.channels[j]}' is an owned channel (volume); it takes no spend", f"plan '{plan.name}'")
-    return spend
+    """Spend ``(horizon, C)`` in the scenario's channel order; unknown or owned channels refused."""
+    from journeysim.scenario import _check_plan as check
+
+    return check(plan, scenario.structure, horizon, f"plan '{plan.name}'").spend[:horizon]
 
 
 def run_plans(history: History, spend: np.ndarray, *, tail: int = 0) -> tuple[Any, Any]:
@@ -114,7 +112,7 @@ def run_plans(history: History, spend: np.ndarray, *, tail: int = 0) -> tuple[An
     return twin.run_arrays()
 
 
-def _totals(rec, value_weeks: int | None = None) -> dict[str, np.ndarray]:
+def _totals(rec) -> dict[str, np.ndarray]:
     new = rec.purchases_new.sum(axis=(-1, -2))
     rep = rec.purchases_repeat.sum(axis=(-1, -2))
     return {"purchases_new": new, "purchases_repeat": rep, "purchases": new + rep, "new_customers": new,
@@ -195,12 +193,15 @@ def _forecast_twin(history: History, plans: list[Plan], spend: np.ndarray, *, ta
     }
     mroas = None
     if marginal:
-        mroas = _marginal_roas(history.subset(marginal_draws), spend, tail=tail, draws=history.n_draws)
+        mroas = _marginal_roas(history, history.subset(marginal_draws), spend, tail=tail)
     return _label(history, plans, spend, tot, series, mroas, tail=tail, engine="twin")
 
 
-def _marginal_roas(history: History, spend: np.ndarray, *, tail: int, draws: int) -> np.ndarray:
-    """Revenue per extra unit of spend in each paid channel, ``(n_plans, draw, C)`` (NaN: owned)."""
+def _marginal_roas(history: History, subset: History, spend: np.ndarray, *, tail: int) -> np.ndarray:
+    """Revenue per extra unit of spend in each paid channel, ``(n_plans, draw, C)``.
+
+    Computed on the draws of ``subset``; other draws and owned channels are NaN.
+    """
     st = history.scenario.structure
     n_plans, H, C = spend.shape
     paid = np.flatnonzero(st.cost_per_touch > 0)
@@ -212,14 +213,12 @@ def _marginal_roas(history: History, spend: np.ndarray, *, tail: int, draws: int
         s[:, :, j] += step
         bumped.append(s)
         steps.append(step.sum(axis=1))
-    rec, _ = run_plans(history, np.concatenate(bumped), tail=tail)
+    rec, _ = run_plans(subset, np.concatenate(bumped), tail=tail)
     rev = rec.revenue.sum(axis=(-1, -2)).reshape(len(bumped), n_plans, -1)  # (1 + |paid|, n_plans, d)
-    out = np.full((n_plans, draws, C), np.nan)
-    sub = np.linspace(0, draws - 1, rev.shape[-1]).round().astype(int)
-    full = np.full((n_plans, draws, C), np.nan)
+    out = np.full((n_plans, history.n_draws, C), np.nan)
+    at = np.searchsorted(history.draws, subset.draws)
     for i, j in enumerate(paid):
-        full[:, sub, j] = (rev[i + 1] - rev[0]) / steps[i][:, None]
-    out[:] = full
+        out[:, at, j] = (rev[i + 1] - rev[0]) / steps[i][:, None]
     return out
 
 

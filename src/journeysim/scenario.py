@@ -183,7 +183,8 @@ def validate_file(path: str | Path) -> Scenario:
     return load_scenario(path)
 
 
-def _read_yaml(path: Path) -> dict:
+def _read_yaml(path: Path, what: str = "a scenario file", keys: str = "market:, personas:, ...") -> dict:
+    """A YAML mapping from ``path``; unreadable files and non-mappings get a message naming the file."""
     if not path.exists():
         raise InputError("file not found", str(path))
     try:
@@ -196,8 +197,7 @@ def _read_yaml(path: Path) -> dict:
     except UnicodeDecodeError:
         raise InputError("not a text file", str(path)) from None
     if not isinstance(raw, dict):
-        raise InputError(f"a scenario file must be a mapping of keys (market:, personas:, ...), found {type(raw).__name__}",
-                         str(path))
+        raise InputError(f"{what} must be a mapping of keys ({keys}), found {type(raw).__name__}", str(path))
     return raw
 
 
