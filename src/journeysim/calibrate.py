@@ -207,7 +207,7 @@ def _diagnostics(idata, names) -> tuple[pd.DataFrame, dict]:
 def calibrate(scenario, data: ObservedData, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
               sampler: str = "nutpie", seed: int | None = None, method: str = "nuts", target_accept: float = 0.9,
               progress: bool = False, priors: dict[str, str] | None = None, abc_agents: int = 2000,
-              abc_draws: int = 300, paths=None) -> Fit:
+              abc_draws: int | None = None, paths=None, executor: Any = None) -> Fit:
     """Calibrate a scenario's uncertain parameters on observed data.
 
     Parameters
@@ -220,7 +220,11 @@ def calibrate(scenario, data: ObservedData, *, draws: int = 1000, tune: int = 10
     sampler
         ``nutpie`` (default, fast), ``pymc`` or ``numpyro`` (needs jax).
     method
-        ``nuts`` (the twin as likelihood) or ``abc`` (the agent engine with SMC; small sizes).
+        ``nuts`` (the twin as likelihood) or ``abc`` (the agent engine with SMC; small sizes: see
+        :mod:`journeysim.abcsmc`).
+    abc_draws, abc_agents, executor
+        ABC only: particles per chain (default ``draws``), agents per simulation, and where the
+        agent runs go (:func:`journeysim.executor.get_executor`; default local processes).
     paths
         Optional observed path table (DataFrame) or :class:`journeysim.pathlik.PathCounts`
         covering the observed weeks: adds the likelihood of :mod:`journeysim.pathlik` (nuts only).
@@ -241,8 +245,10 @@ def calibrate(scenario, data: ObservedData, *, draws: int = 1000, tune: int = 10
     if paths is not None and method != "nuts":
         raise InputError("a path table enters the fit through the twin: use method='nuts'", "paths")
     if method == "abc":
-        idata = _calibrate_abc(scenario, data, space, draws=abc_draws, agents=abc_agents, seed=seed,
-                               chains=min(chains, 2), progress=progress)
+        from journeysim.abcsmc import calibrate_abc
+
+        idata = calibrate_abc(scenario, data, space, draws=abc_draws or draws, agents=abc_agents, seed=seed,
+                              chains=chains, progress=progress, executor=executor)
     elif method == "nuts":
         model = build_model(scenario, data, space, paths=paths)
         idata = _sample(model, sampler, draws, tune, chains, seed, target_accept, progress)
@@ -253,6 +259,8 @@ def calibrate(scenario, data: ObservedData, *, draws: int = 1000, tune: int = 10
     info = {"seconds": seconds, "sampler": sampler if method == "nuts" else "smc", "method": method, "seed": seed,
             "scenario": scenario.name, "scenario_file": str(scenario.source) if scenario.source else None,
             "data_file": data.source, "weeks": data.weeks, "first_week": str(data.dates[0].date()), **stats}
+    if method == "abc":
+        info.update({k: idata.attrs.get(k) for k in ("abc_simulations", "abc_executor")})
     if paths is not None:
         from journeysim.pathlik import paths_info
 
@@ -397,55 +405,3 @@ def require_converged(fit: Fit, allow: bool) -> None:
             f"the fit did not converge (max r-hat {i.get('max_rhat', float('nan')):.3f}, min bulk ESS "
             f"{i.get('min_ess_bulk', float('nan')):.0f}, {i.get('divergences', '?')} divergences); "
             "refit with more draws, or pass --allow-unconverged to forecast anyway")
-
-
-# ---------------------------------------------------------------------------------------------
-# likelihood-free route
-
-
-def _calibrate_abc(scenario, data: ObservedData, space: ParamSpace, *, draws: int, agents: int, seed: int,
-                   chains: int, progress: bool):
-    """SMC-ABC with the agent engine as simulator; summaries are the KPI series scaled by their means."""
-    import pymc as pm
-    import pytensor.tensor as pt
-
-    from journeysim.engine import Simulation
-    from journeysim.observe import weekly_arrays
-
-    st = scenario.structure
-    sc = scenario.replace(agents=min(agents, st.agents), weeks=data.weeks, plan=data.plan)
-    scales = []
-    observed = []
-    for obs in data.observations:
-        v = np.nan_to_num(obs.values, nan=0.0)
-        s = max(float(np.nanmean(np.abs(obs.values))), 1e-9)
-        scales.append(s)
-        observed.append(v / s)
-    observed = np.concatenate(observed)
-    masks = [np.array([s in o.stages for s in st.stages], float) for o in data.observations]
-    names = [n for n, p in zip(space.names, space.priors) if p.form != "fixed"]
-    counter = {"n": 0}
-
-    def simulate(rng, *theta_and_size):
-        theta = theta_and_size[: len(names)]
-        vals = []
-        it = iter(theta)
-        for n, p in zip(space.names, space.priors):
-            vals.append(p.args[0] if p.form == "fixed" else float(np.asarray(next(it)).ravel()[0]))
-        params = space.to_params(np, vals, sc.params)
-        counter["n"] += 1
-        ds = Simulation(sc, params=params, seed=seed, replication=counter["n"]).run()
-        arrays = weekly_arrays(ds)
-        out = []
-        for obs, m, s in zip(data.observations, masks, scales):
-            out.append(np.asarray(expected_kpi(np, arrays, obs.measures, m, st.population, obs.scale)) / s)
-        return np.concatenate(out)
-
-    with pm.Model():
-        rvs = [p.pymc(n) for n, p in zip(space.names, space.priors) if p.form != "fixed"]
-        pm.Simulator("kpis", simulate, params=rvs, distance="gaussian", sum_stat="identity", epsilon=0.05,
-                     observed=observed)
-        idata = pm.sample_smc(draws=draws, chains=chains, random_seed=seed, progressbar=progress,
-                              compute_convergence_checks=False)
-    del pt
-    return idata

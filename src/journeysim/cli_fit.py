@@ -50,6 +50,7 @@ def ppc_coverage(ppc) -> dict:
 
 def cmd_fit(args) -> int:
     from journeysim.calibrate import calibrate, posterior_predictive
+    from journeysim.cli_plan import _executor
     from journeysim.data import read_observed
     from journeysim.errors import InputError, JourneysimWarning
     from journeysim.io import save_figure, write_json
@@ -74,7 +75,8 @@ def cmd_fit(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", JourneysimWarning)
         fit = calibrate(sc, data, draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler,
-                        seed=args.seed, method=args.method, progress=not args.quiet, paths=paths)
+                        seed=args.seed, method=args.method, progress=not args.quiet, paths=paths,
+                        abc_agents=args.abc_agents, executor=_executor(args))
     fit.save(out)
     ppc = posterior_predictive(fit, sc, data, max_draws=200, seed=fit.info["seed"])
     save_figure(plot_ppc(ppc, f"Posterior predictive check: {sc.name}"), out / "ppc.png")
@@ -116,6 +118,8 @@ def cmd_fit(args) -> int:
 
 
 def register(sub) -> None:
+    from journeysim.cli import _positive_int
+
     f = sub.add_parser("fit", help="calibrate a scenario's uncertain parameters on observed weekly data")
     f.add_argument("scenario", help="scenario YAML file (with observations: and priors:)")
     f.add_argument("--data", help="observed weekly CSV (default: the scenario's data:)")
@@ -127,6 +131,10 @@ def register(sub) -> None:
     f.add_argument("--method", choices=["nuts", "abc"], default="nuts",
                    help="nuts: the twin as likelihood; abc: the agent engine with SMC (small sizes)")
     f.add_argument("--seed", type=int, default=None)
+    f.add_argument("--abc-agents", type=_positive_int, default=2000, metavar="N", help="abc: agents per simulation")
+    f.add_argument("--scheduler", metavar="ADDRESS",
+                   help="abc: where the agent runs go: a Dask scheduler (tcp://host:8786), or inline, local:N, dask:N")
+    f.add_argument("--workers", type=_positive_int, help="abc: local worker processes (default: one per core)")
     f.add_argument("--ignore-column", action="append", metavar="COLUMN", help="a data column to leave out on purpose")
     f.add_argument("--paths", metavar="PATHS.csv",
                    help="observed path table (journey counts) over the same weeks: adds the path likelihood")
