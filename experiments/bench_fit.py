@@ -63,14 +63,14 @@ def _grad_time(compiled, n: int = 30) -> float | None:
         return None
 
 
-def bench(name: str, chains: int, draws: int, tune: int, cores: int, seed: int) -> dict:
+def bench(name: str, chains: int, draws: int, tune: int, cores: int, seed: int, fused: bool = True) -> dict:
     import nutpie
 
     sc = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
     data = read_observed(ROOT / "scenarios" / "data" / f"{name}_observed.csv", sc)
     load0 = os.getloadavg()[0]
     t = time.perf_counter()
-    model = build_model(sc, data)
+    model = build_model(sc, data, fused=fused)
     build_s = time.perf_counter() - t
     t = time.perf_counter()
     compiled = nutpie.compile_pymc_model(model, backend="numba")
@@ -91,7 +91,8 @@ def bench(name: str, chains: int, draws: int, tune: int, cores: int, seed: int) 
     sec_per_grad = sample_s * min(chains, cores) / grads  # per core
     projected = grads / iters * chains * 2000 * sec_per_grad / min(chains, cores)
     out = {
-        "scenario": f"{name}.yaml", "weeks": data.weeks, "steps": data.weeks * 7 // sc.structure.dt,
+        "scenario": f"{name}.yaml", "likelihood": "fused TwinScan Op" if fused else "pytensor.scan",
+        "weeks": data.weeks, "steps": data.weeks * 7 // sc.structure.dt,
         "free_variables": len(model.free_RVs), "chains": chains, "draws": draws, "tune": tune, "cores": min(chains, cores),
         "build_seconds": build_s, "compile_seconds": compile_s, "sample_seconds": sample_s,
         "total_seconds": build_s + compile_s + sample_s,
@@ -115,12 +116,13 @@ def main(argv=None) -> int:
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--scan", action="store_true", help="the pytensor.scan likelihood instead of the fused Op")
     ap.add_argument("--out", type=Path, default=RESULTS / "bench_fit.json")
     a = ap.parse_args(argv)
     previous = json.loads(a.out.read_text()) if a.out.exists() else {}
     results = previous.get("scenarios", {})
     for name in a.scenarios:
-        results[name] = bench(name, a.chains, a.draws, a.tune, a.cores, a.seed)
+        results[name] = bench(name, a.chains, a.draws, a.tune, a.cores, a.seed, fused=not a.scan)
         r = results.get("retail")
         verdict = None
         if r is not None:

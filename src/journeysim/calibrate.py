@@ -84,7 +84,7 @@ def _weekly_arrays(xp, X_steps, flows, new, repeat, referrals, st: Structure, W:
 
 
 def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, paths=None,
-                observed_as_data: bool = False):
+                observed_as_data: bool = False, fused: bool | None = None):
     """The PyMC model of a scenario's uncertain parameters given observed data.
 
     Returns the model; its free variables are the parameters of ``space`` (named as in the
@@ -94,6 +94,9 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
     ``observed_as_data`` puts the observed values of count and normal KPIs in ``pm.Data``
     containers named ``observed_<column>``, so a compiled model can be refitted on new values of
     the same shape without recompiling (nutpie: ``compiled.with_data(observed_<column>=...)``).
+    ``fused`` runs the history as one compiled Op (:func:`journeysim._twin_kernel.twin_scan`, same
+    numbers) instead of ``pytensor.scan``; ``None``: when numba is importable and the environment
+    variable ``JOURNEYSIM_NO_FUSED`` is not set.
     """
     import pymc as pm
     import pytensor
@@ -122,9 +125,15 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
             state, out = twin_step(pt, TwinState(X), tc, P_, st, e_m, c_m, dt, mats)
             return state.X, out["flow"], out["new"], out["repeat"], out["referrals"]
 
-        (Xs, flows, new, repeat, refs), _ = pytensor.scan(
-            step, sequences=[pt.as_tensor(touches), pt.as_tensor(em), pt.as_tensor(cm)],
-            outputs_info=[X0, None, None, None, None], non_sequences=fields)
+        from journeysim._twin_kernel import twin_scan, use_fused
+
+        if use_fused(fused):
+            Xs, flows, new, repeat, refs = twin_scan(pt.as_tensor(touches), pt.as_tensor(em), pt.as_tensor(cm), X0,
+                                                     *fields[:5], structure=st, mats=mats, dt=dt)  # base..wom_rate
+        else:
+            (Xs, flows, new, repeat, refs), _ = pytensor.scan(
+                step, sequences=[pt.as_tensor(touches), pt.as_tensor(em), pt.as_tensor(cm)],
+                outputs_info=[X0, None, None, None, None], non_sequences=fields)
         arrays = _weekly_arrays(pt, Xs, flows, new, repeat, refs, st, W, steps, mats)
         for obs in data.observations:
             mask = np.array([s in obs.stages for s in st.stages], float)

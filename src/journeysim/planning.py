@@ -410,7 +410,8 @@ def _forecast_agents(history: History, plans, spend, *, tail: int, agents: int |
 def known_fit(scenario, *, draws: int = 200, spread: float = 0.0, seed: int = 0, priors: dict | None = None):
     """A :class:`~journeysim.calibrate.Fit` whose posterior draws are the scenario's own parameters.
 
-    With ``spread > 0`` each uncertain parameter is jittered by a lognormal factor of that sd. Use it
+    With ``spread > 0`` each uncertain parameter is jittered by a lognormal factor of that sd (shares
+    with a beta prior, such as carry-over, on their log-odds, so that they stay below one). Use it
     to plan with parameters you already trust (or the truth, in a simulation study) without sampling.
     """
     import arviz as az
@@ -424,8 +425,14 @@ def known_fit(scenario, *, draws: int = 200, spread: float = 0.0, seed: int = 0,
     rng = np.random.default_rng(seed)
     post = {}
     for name, prior, v in zip(space.names, space.priors, truth):
-        if prior.form != "fixed":
-            post[name] = (v * np.exp(spread * rng.standard_normal(draws)))[None]
+        if prior.form == "fixed":
+            continue
+        z = spread * rng.standard_normal(draws)
+        if prior.form == "beta":  # a share (carry-over, initial share): jitter its log-odds, stay in (0, 1)
+            lo = np.log(v / (1.0 - v))
+            post[name] = (1.0 / (1.0 + np.exp(-(lo + z))))[None]
+        else:
+            post[name] = (v * np.exp(z))[None]
     idata = az.from_dict(posterior=post)
     info = {"method": "known", "spread": spread, "converged": True, "scenario": scenario.name}
     return Fit(idata, space, pd.DataFrame(), True, info)

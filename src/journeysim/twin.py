@@ -37,7 +37,11 @@ from journeysim.dynamics import (
 )
 from journeysim.output import WeeklyRecord, to_dataset
 
-__all__ = ["TwinState", "TwinMatrices", "twin_step", "initial_twin_state", "run_twin", "Twin"]
+__all__ = ["TwinState", "TwinMatrices", "twin_step", "initial_twin_state", "run_twin", "Twin", "COMPILED_MIN_BATCH"]
+
+#: With ``compiled=None``, a :class:`Twin` batch of at least this many trajectories (plans x
+#: posterior draws) runs compiled; smaller ones, where numpy's per-call overhead is small, with numpy.
+COMPILED_MIN_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -235,23 +239,89 @@ class Twin:
         Continue from a :class:`TwinState` (e.g. the end of a calibrated history).
     start_week
         Week index of the first simulated week (selects scheduled events).
+    compiled
+        Run each trajectory with the compiled step (:mod:`journeysim._twin_batch`, the batch split
+        over the cores) instead of numpy arrays. ``None`` (default): compiled when numba is
+        available and the batch has at least :data:`COMPILED_MIN_BATCH` trajectories. The two give
+        the same numbers to rounding (``tests/test_twin_kernel.py``).
     """
 
     def __init__(self, scenario, *, params: Params | None = None, plan=None, initial_state: TwinState | None = None,
-                 start_week: int = 0):
+                 start_week: int = 0, compiled: bool | None = None):
         self.scenario = scenario
         self.params = params if params is not None else scenario.params
         self.plan = plan
         self.initial_state = initial_state
         self.start_week = start_week
+        self.compiled = compiled
 
     def run_arrays(self) -> tuple[WeeklyRecord, TwinState]:
         """Weekly records as arrays (batch dims first), and the final state."""
         from threadpoolctl import threadpool_limits
 
+        if self._use_compiled():
+            return self._run_compiled()
         # the step's matrix products are small: one BLAS thread is several times faster than many
         with threadpool_limits(limits=1, user_api="blas"):
             return self._run_arrays()
+
+    def _inputs(self):
+        sc = self.scenario
+        st = sc.structure
+        plan = self.plan if self.plan is not None else sc.plan
+        spend = plan.aligned(st.channels) if hasattr(plan, "aligned") else np.asarray(plan, float)
+        p = self.params
+        params = Params(*(np.asarray(v, float) for v in p.as_dict().values()))
+        state = self.initial_state if self.initial_state is not None else initial_twin_state(params, st)
+        return spend, params, state
+
+    def _batch_shape(self, spend, params, state) -> tuple[int, ...]:
+        return np.broadcast_shapes(spend.shape[:-2], params.base.shape[:-2], params.beta.shape[:-2],
+                                   params.carryover.shape[:-1], params.fhalf.shape[:-1], params.wom_rate.shape,
+                                   np.shape(state.X)[:-2])
+
+    def _use_compiled(self) -> bool:
+        from journeysim._twin_kernel import HAVE_NUMBA
+
+        if self.compiled is not None:
+            return bool(self.compiled) and HAVE_NUMBA
+        if not HAVE_NUMBA:
+            return False
+        return int(np.prod(self._batch_shape(*self._inputs()))) >= COMPILED_MIN_BATCH
+
+    def _run_compiled(self) -> tuple[WeeklyRecord, TwinState]:
+        from journeysim._twin_batch import run_weekly
+
+        sc = self.scenario
+        st = sc.structure
+        spend, params, state = self._inputs()
+        bshape = self._batch_shape(spend, params, state)
+        B = int(np.prod(bshape))
+        weeks = spend.shape[-2]
+        P, S, E, C = len(st.personas), len(st.stages), len(st.edges), len(st.channels)
+        core = {"base": 2, "beta": 2, "carryover": 1, "fhalf": 1, "wom_rate": 0, "initial": 2}
+        flat = {}
+        for k, v in params.as_dict().items():
+            shp = v.shape[v.ndim - core[k]:] if core[k] else ()
+            flat[k] = np.broadcast_to(v, bshape + shp).reshape((B,) + shp)
+        fparams = Params(**flat)
+        X = np.asarray(state.X, float)
+        X0 = np.broadcast_to(X, bshape + X.shape[-2:]).reshape((B,) + X.shape[-2:])
+        touches = np.broadcast_to(st.touches(spend), bshape + (weeks, C)).reshape(B, weeks, C)
+        em = np.stack([st.event_multipliers(w + self.start_week)[0] for w in range(weeks)])
+        cm = np.stack([st.event_multipliers(w + self.start_week)[1] for w in range(weeks)])
+        X_end, out = run_weekly(st, X0, touches, em, cm, fparams, st.dt, 7 // st.dt)
+        rec = WeeklyRecord(weeks, st, bshape)
+        rec.flow[...] = out["flow"].reshape(bshape + (weeks, P, E))
+        rec.purchases_new[...] = out["new"].reshape(bshape + (weeks, P))
+        rec.purchases_repeat[...] = out["repeat"].reshape(bshape + (weeks, P))
+        rec.referrals[...] = out["referrals"].reshape(bshape + (weeks,))
+        rec.impressions[...] = out["impressions"].reshape(bshape + (weeks, C))
+        rec.stage_size[...] = out["N_end"].reshape(bshape + (weeks, 2, P, S)).sum(axis=-3)
+        rec.revenue[...] = rec.purchases_new * st.value + rec.purchases_repeat * st.value
+        rec.reach[...] = out["reach"].reshape(bshape + (weeks, C))
+        rec.spend[...] = np.broadcast_to(spend, bshape + (weeks, C))
+        return rec, TwinState(X_end.reshape(bshape + X.shape[-2:]))
 
     def _run_arrays(self) -> tuple[WeeklyRecord, TwinState]:
         sc = self.scenario

@@ -1,0 +1,142 @@
+"""The numpy twin's batched run (:class:`journeysim.twin.Twin`) as one compiled loop over the batch.
+
+Planning runs the twin for every (plan, posterior draw) pair: thousands of small independent
+trajectories. The numpy twin steps them together as arrays, which moves tens of megabytes per step
+through memory; here each trajectory runs on its own, in registers and cache, with the step of
+:mod:`journeysim._twin_kernel` (the compiled implementation of :func:`journeysim.twin.twin_step`,
+tested against it), and the batch is split over the cores (threads: the kernel releases the GIL). Each trajectory's
+numbers depend only on its own inputs, never on the thread that runs it or the batch around it:
+an identical plan gives exactly the same numbers, whatever the batch.
+
+:func:`run_weekly` returns what :meth:`journeysim.twin.Twin.run_arrays` records each week.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from journeysim._twin_kernel import HAVE_NUMBA, _step_forward, _struct_args, kernel_structure
+from journeysim.executor import default_workers
+
+__all__ = ["run_weekly", "HAVE_NUMBA"]
+
+if HAVE_NUMBA:
+    import numba
+
+    def _jit(f):
+        return numba.njit(cache=True, nogil=True)(f)
+else:  # pragma: no cover - exercised with JOURNEYSIM_NO_NUMBA
+
+    def _jit(f):
+        return f
+
+
+@_jit
+def _run_weekly(lo, hi, X0, touches, em, cm, base, beta, carryover, fhalf, wom_rate, dt, steps, C,
+                srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
+                flow_w, new_w, rep_w, ref_w, imp_w, N_end, reach_w):  # pragma: no cover - compiled
+    R = X0.shape[1]
+    cols = X0.shape[2]
+    W = touches.shape[1]
+    K = fhalf.shape[1]
+    RE = srow.shape[0]
+    P = base.shape[1]
+    E = base.shape[2]
+    for i in range(lo, hi):
+        sc = np.empty(2)
+        touch, tgt, pw, q, d = np.empty(K), np.empty(K), np.empty(K), np.empty(K), np.empty(K)
+        A1, Q1, abar, V = np.empty((R, K)), np.empty((R, K)), np.empty((R, K)), np.empty((R, K))
+        b, hh, fx, frac, flow = np.empty(RE), np.empty(RE), np.empty(RE), np.empty(RE), np.empty(RE)
+        Brow, aout0, qout0 = np.empty((RE, K)), np.empty((RE, K)), np.empty((RE, K))
+        Hs = np.empty(R)
+        BstR, sa, sq, ma, mq = np.empty((R, K)), np.empty((R, K)), np.empty((R, K)), np.empty((R, K)), np.empty((R, K))
+        X = X0[i].copy()
+        Xn = np.empty((R, cols))
+        fo = np.empty(P * E)
+        no = np.empty(P)
+        ro = np.empty(P)
+        mu = np.empty((R, K))
+        for w in range(W):
+            for j in range(P * E):
+                flow_w[i, w, j] = 0.0
+            for p in range(P):
+                new_w[i, w, p] = 0.0
+                rep_w[i, w, p] = 0.0
+            ref_w[i, w] = 0.0
+            for k in range(C):
+                imp_w[i, w, k] = 0.0
+            for r in range(R):
+                for k in range(K):
+                    mu[r, k] = 0.0
+            for _ in range(steps):
+                _step_forward(X, touches[i, w], em[w], cm[w], base[i], beta[i], carryover[i], fhalf[i], wom_rate[i],
+                              dt, C, srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
+                              sc, touch, tgt, pw, q, d, A1, Q1, abar, V, b, Brow, hh, Hs, BstR, fx, frac, flow,
+                              aout0, qout0, sa, sq, ma, mq, Xn, fo, no, ro)
+                for j in range(P * E):
+                    flow_w[i, w, j] += fo[j]
+                for p in range(P):
+                    new_w[i, w, p] += no[p]
+                    rep_w[i, w, p] += ro[p]
+                ref_w[i, w] += sc[1] * dt
+                for k in range(C):
+                    imp_w[i, w, k] += touches[i, w, k] * dt
+                # touches per person in the step: mu = targeting * (per_weight * dt)
+                for r in range(R):
+                    for k in range(K):
+                        mu[r, k] += targ[r, k] * (pw[k] * dt)
+                X, Xn = Xn, X
+            for r in range(R):
+                N_end[i, w, r] = X[r, 0]
+            # reach = sum over rows of N (1 - exp(-mu summed over the week)), channels only
+            for k in range(C):
+                acc = 0.0
+                for r in range(R):
+                    acc += X[r, 0] * (1.0 - np.exp(-mu[r, k]))
+                reach_w[i, w, k] = acc
+        X0[i, :, :] = X  # the final state, in place
+
+
+def run_weekly(structure, X0, touches, em, cm, params, dt: int, steps: int, mats=None, threads: int | None = None):
+    """Run ``B`` independent trajectories for ``W`` weeks of ``steps`` steps of ``dt`` days.
+
+    Parameters
+    ----------
+    X0 : (B, R, 1 + 2K) initial states (not modified)
+    touches : (B, W, C) daily touches of each channel, per week
+    em, cm : (W, P, E), (W, K, P) event multipliers per week
+    params : :class:`~journeysim.dynamics.Params` with every field broadcast to a leading ``B``
+
+    Returns ``(X_end, out)``: the final states ``(B, R, 1 + 2K)`` and weekly sums ``flow (B, W,
+    P*E)``, ``new``, ``repeat (B, W, P)``, ``referrals (B, W)``, ``impressions (B, W, C)``, the
+    people reached ``reach (B, W, C)`` and the people per state row at the end of each week
+    ``N_end (B, W, R)``. ``threads`` (default: the cores this process may use) share the batch.
+    """
+    ks = kernel_structure(structure, mats)
+    X = np.array(X0, dtype=np.float64, order="C", copy=True)
+    B, R = X.shape[0], X.shape[1]
+    W = touches.shape[1]
+    P, E = np.asarray(params.base).shape[-2:]
+    C = touches.shape[2]
+    out = {"flow": np.empty((B, W, P * E)), "new": np.empty((B, W, P)), "repeat": np.empty((B, W, P)),
+           "referrals": np.empty((B, W)), "impressions": np.empty((B, W, C)), "N_end": np.empty((B, W, R)),
+           "reach": np.empty((B, W, C))}
+
+    def f(x):
+        return np.ascontiguousarray(x, dtype=np.float64)
+
+    args = (X, f(touches), f(em), f(cm), f(params.base), f(params.beta), f(params.carryover), f(params.fhalf),
+            f(params.wom_rate), float(dt), int(steps), int(C), *_struct_args(ks),
+            out["flow"], out["new"], out["repeat"], out["referrals"], out["impressions"], out["N_end"], out["reach"])
+    # the kernel releases the GIL: threads share the batch (each trajectory writes only its own rows)
+    n = max(1, min(threads or default_workers(), B // 4))
+    if n == 1:
+        _run_weekly(0, B, *args)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        cuts = np.linspace(0, B, n + 1).round().astype(int)
+        with ThreadPoolExecutor(n) as pool:
+            for fut in [pool.submit(_run_weekly, int(a), int(b), *args) for a, b in zip(cuts[:-1], cuts[1:])]:
+                fut.result()
+    return X, out
