@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from journeysim._twin_kernel import HAVE_NUMBA, _step_forward, _struct_args, kernel_structure
+from journeysim._twin_kernel import HAVE_NUMBA, _step_forward_ws, _struct_args, _workspace, kernel_structure
 from journeysim.executor import default_workers
 
 __all__ = ["run_weekly", "HAVE_NUMBA"]
@@ -43,13 +43,10 @@ def _run_weekly(lo, hi, X0, touches, em, cm, base, beta, carryover, fhalf, wom_r
     P = base.shape[1]
     E = base.shape[2]
     for i in range(lo, hi):
-        sc = np.empty(2)
-        touch, tgt, pw, q, d = np.empty(K), np.empty(K), np.empty(K), np.empty(K), np.empty(K)
-        A1, Q1, abar, V = np.empty((R, K)), np.empty((R, K)), np.empty((R, K)), np.empty((R, K))
-        b, hh, fx, frac, flow = np.empty(RE), np.empty(RE), np.empty(RE), np.empty(RE), np.empty(RE)
-        Brow, aout0, qout0 = np.empty((RE, K)), np.empty((RE, K)), np.empty((RE, K))
-        Hs = np.empty(R)
-        BstR, sa, sq, ma, mq = np.empty((R, K)), np.empty((R, K)), np.empty((R, K)), np.empty((R, K)), np.empty((R, K))
+        # a workspace per trajectory: it caches hazard coefficients that depend on this trajectory's beta
+        ws = _workspace(R, RE, K, P, E)
+        sc = ws[0]  # [N @ wom_from, wom]
+        pw = ws[3]  # touches per unit of targeting weight
         X = X0[i].copy()
         Xn = np.empty((R, cols))
         fo = np.empty(P * E)
@@ -69,10 +66,9 @@ def _run_weekly(lo, hi, X0, touches, em, cm, base, beta, carryover, fhalf, wom_r
                 for k in range(K):
                     mu[r, k] = 0.0
             for _ in range(steps):
-                _step_forward(X, touches[i, w], em[w], cm[w], base[i], beta[i], carryover[i], fhalf[i], wom_rate[i],
-                              dt, C, srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
-                              sc, touch, tgt, pw, q, d, A1, Q1, abar, V, b, Brow, hh, Hs, BstR, fx, frac, flow,
-                              aout0, qout0, sa, sq, ma, mq, Xn, fo, no, ro)
+                _step_forward_ws(X, touches[i, w], em[w], cm[w], base[i], beta[i], carryover[i], fhalf[i],
+                                 wom_rate[i], dt, srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
+                                 ws, Xn, fo, no, ro, True)
                 for j in range(P * E):
                     flow_w[i, w, j] += fo[j]
                 for p in range(P):
