@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench_twin_kernel import _median_ms  # experiments/ is on sys.path when a script of it runs
 from journeysim.calibrate import _diagnostics, build_model
 from journeysim.data import read_observed
 from journeysim.io import write_json
@@ -50,14 +51,7 @@ def _grad_time(compiled, n: int = 30) -> float | None:
     """Median seconds of one logp+gradient call of nutpie's compiled function, or None if unavailable."""
     try:
         x = np.asarray(compiled.initial_point_func(0), float) if hasattr(compiled, "initial_point_func") else None
-        f = compiled.logp_func
-        f(x)
-        times = []
-        for _ in range(n):
-            t = time.perf_counter()
-            f(x)
-            times.append(time.perf_counter() - t)
-        return float(np.median(times))
+        return _median_ms(compiled.logp_func, x, n) / 1e3
     except Exception as exc:  # the internals of nutpie are not an API: report and go on
         print(f"  (direct logp+grad timing unavailable: {type(exc).__name__}: {exc})")
         return None

@@ -299,3 +299,5 @@ def test_good_priors_resolve():
     np.testing.assert_allclose(np.median(draws, axis=0), [0.003, 1.0, 1.0], rtol=0.03)
     with pytest.raises(InputError, match="unknown sampler 'nutpy' \\(did you mean 'nutpie'\\?\\)"):
         calibrate(sc, None, sampler="nutpy")
+    with pytest.raises(InputError, match="target_accept must lie strictly between 0 and 1, got 1.2"):
+        calibrate(sc, None, target_accept=1.2)

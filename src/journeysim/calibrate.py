@@ -248,6 +248,8 @@ def calibrate(scenario, data: ObservedData, *, draws: int = 1000, tune: int = 10
         from journeysim.errors import did_you_mean
 
         raise InputError(f"unknown sampler '{sampler}'" + did_you_mean(sampler, SAMPLERS), "sampler")
+    if not 0.0 < float(target_accept) < 1.0:
+        raise InputError(f"target_accept must lie strictly between 0 and 1, got {target_accept}", "target_accept")
     seed = scenario.seed if seed is None else seed
     space = build_space(scenario, priors)
     t0 = time.perf_counter()

@@ -76,6 +76,7 @@ def cmd_fit(args) -> int:
         warnings.simplefilter("always", JourneysimWarning)
         fit = calibrate(sc, data, draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler,
                         seed=args.seed, method=args.method, progress=not args.quiet, paths=paths,
+                        target_accept=args.target_accept,
                         abc_agents=args.abc_agents, executor=_executor(args))
     fit.save(out)
     ppc = posterior_predictive(fit, sc, data, max_draws=200, seed=fit.info["seed"])
@@ -131,6 +132,8 @@ def register(sub) -> None:
     f.add_argument("--method", choices=["nuts", "abc"], default="nuts",
                    help="nuts: the twin as likelihood; abc: the agent engine with SMC (small sizes)")
     f.add_argument("--seed", type=int, default=None)
+    f.add_argument("--target-accept", type=float, default=0.9,
+                   help="NUTS target acceptance (default 0.9; raise it, e.g. 0.95, if the fit reports divergences)")
     f.add_argument("--abc-agents", type=_positive_int, default=2000, metavar="N", help="abc: agents per simulation")
     f.add_argument("--scheduler", metavar="ADDRESS",
                    help="abc: where the agent runs go: a Dask scheduler (tcp://host:8786), or inline, local:N, dask:N")

@@ -210,7 +210,8 @@ def cmd_plan(args) -> int:
                   f"{args.fit_draws} draws) ...", flush=True)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", JourneysimWarning)
-            fit = calibrate(sc, data, draws=args.fit_draws, tune=args.tune, chains=args.chains, seed=args.seed)
+            fit = calibrate(sc, data, draws=args.fit_draws, tune=args.tune, chains=args.chains, seed=args.seed,
+                            target_accept=args.target_accept)
         fit.save(out / "fit")
         ppc = posterior_predictive(fit, sc, data, max_draws=200, seed=fit.info["seed"])
         save_figure(plot_ppc(ppc, f"Posterior predictive check: {sc.name}"), out / "fit" / "ppc.png")
@@ -275,9 +276,11 @@ def register(sub) -> None:
     _common(p, posterior_required=False)
     p.add_argument("--posterior", metavar="FIT_DIR", help="reuse a fit instead of calibrating")
     p.add_argument("--plan", action="append", metavar="PLAN", help="plan file (default: the scenario's plans:)")
-    p.add_argument("--fit-draws", type=int, default=500, help="draws per chain of the fit (default 500)")
-    p.add_argument("--tune", type=int, default=500)
+    p.add_argument("--fit-draws", type=int, default=1000, help="draws per chain of the fit (default 1000)")
+    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain of the fit (default 1000)")
     p.add_argument("--chains", type=int, default=2)
+    p.add_argument("--target-accept", type=float, default=0.95,
+                   help="NUTS target acceptance of the fit (default 0.95: smaller steps, no divergences on the examples)")
     p.add_argument("--seed", type=int)
     p.add_argument("--metric", default="purchases")
     p.set_defaults(func=cmd_plan)
