@@ -57,7 +57,8 @@ def _grad_time(compiled, n: int = 30) -> float | None:
         return None
 
 
-def bench(name: str, chains: int, draws: int, tune: int, cores: int, seed: int, fused: bool = True) -> dict:
+def bench(name: str, chains: int, draws: int, tune: int, cores: int, seed: int, fused: bool = True,
+          target_accept: float = 0.9) -> dict:
     import nutpie
 
     sc = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
@@ -74,7 +75,7 @@ def bench(name: str, chains: int, draws: int, tune: int, cores: int, seed: int, 
           f"{grad_s * 1e3 if grad_s else float('nan'):.2f} ms; sampling {chains} x ({tune} + {draws}) ...", flush=True)
     t = time.perf_counter()
     idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=min(chains, cores), seed=seed,
-                          progress_bar=False, target_accept=0.9, low_rank_modified_mass_matrix=True)
+                          progress_bar=False, target_accept=target_accept, low_rank_modified_mass_matrix=True)
     sample_s = time.perf_counter() - t
     load1 = os.getloadavg()[0]
     grads = int(idata.sample_stats["n_steps"].sum())
@@ -87,7 +88,8 @@ def bench(name: str, chains: int, draws: int, tune: int, cores: int, seed: int, 
     out = {
         "scenario": f"{name}.yaml", "likelihood": "fused TwinScan Op" if fused else "pytensor.scan",
         "weeks": data.weeks, "steps": data.weeks * 7 // sc.structure.dt,
-        "free_variables": len(model.free_RVs), "chains": chains, "draws": draws, "tune": tune, "cores": min(chains, cores),
+        "free_variables": len(model.free_RVs), "target_accept": target_accept, "chains": chains, "draws": draws,
+        "tune": tune, "cores": min(chains, cores),
         "build_seconds": build_s, "compile_seconds": compile_s, "sample_seconds": sample_s,
         "total_seconds": build_s + compile_s + sample_s,
         "logp_grad_ms_direct": grad_s * 1e3 if grad_s else None,
@@ -110,13 +112,15 @@ def main(argv=None) -> int:
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--target-accept", type=float, default=0.9)
     ap.add_argument("--scan", action="store_true", help="the pytensor.scan likelihood instead of the fused Op")
     ap.add_argument("--out", type=Path, default=RESULTS / "bench_fit.json")
     a = ap.parse_args(argv)
     previous = json.loads(a.out.read_text()) if a.out.exists() else {}
     results = previous.get("scenarios", {})
     for name in a.scenarios:
-        results[name] = bench(name, a.chains, a.draws, a.tune, a.cores, a.seed, fused=not a.scan)
+        results[name] = bench(name, a.chains, a.draws, a.tune, a.cores, a.seed, fused=not a.scan,
+                              target_accept=a.target_accept)
         r = results.get("retail")
         verdict = None
         if r is not None:
