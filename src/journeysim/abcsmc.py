@@ -18,6 +18,7 @@ the order in which particles are evaluated or by the worker that runs them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from typing import Any
@@ -40,14 +41,12 @@ class _Problem:
     """What one agent run needs (picklable, sent to workers once per batch)."""
 
     def __init__(self, scenario, data: ObservedData, space: ParamSpace, seed: int):
-        from journeysim.observe import expected_kpi  # noqa: F401 - fail early if missing
-
         st = scenario.structure
         self.scenario = scenario
         self.space = space
         self.seed = int(seed)
         self.obs = [(o.measures, np.array([s in o.stages for s in st.stages], float), o.scale) for o in data.observations]
-        self.scales = np.array([max(float(np.nanmean(np.abs(o.values))), 1e-9) for o in data.observations])
+        self.scales = _scales(data)
         self.population = st.population
 
     def free(self) -> list[str]:
@@ -72,13 +71,14 @@ class _Problem:
         return np.concatenate(out)
 
 
+def _scales(data: ObservedData) -> np.ndarray:
+    """Each observed KPI series' mean absolute value (the unit of its summary statistics)."""
+    return np.array([max(float(np.nanmean(np.abs(o.values))), 1e-9) for o in data.observations])
+
+
 def abc_summaries(data: ObservedData) -> np.ndarray:
     """The observed summary statistics: each KPI series divided by its mean (missing weeks as 0)."""
-    out = []
-    for o in data.observations:
-        s = max(float(np.nanmean(np.abs(o.values))), 1e-9)
-        out.append(np.nan_to_num(o.values, nan=0.0) / s)
-    return np.concatenate(out)
+    return np.concatenate([np.nan_to_num(o.values, nan=0.0) / s for o, s in zip(data.observations, _scales(data))])
 
 
 def _run_batch(task) -> list[np.ndarray]:
@@ -94,7 +94,6 @@ class _Cache:
         self.local = threading.local()
         self.results: dict[bytes, np.ndarray] = {}
         self.hits = 0
-        self.misses = 0
         self.simulations = 0
 
 
@@ -132,6 +131,7 @@ class _PrefetchingProposal:
         return getattr(self.dist, name)
 
 
+@functools.cache
 def _make_kernel_class():
     from pymc.smc.kernels import IMH
 
@@ -224,7 +224,6 @@ def calibrate_abc(scenario, data: ObservedData, space: ParamSpace, *, draws: int
                 cache.hits += 1
                 return cache.results[key]
             # a particle scored outside a prefetched batch: simulate it here, keyed the same way
-            cache.misses += 1
             theta = [float(np.asarray(t).ravel()[0]) for t in theta_and_size[: len(names)]]
             rep = particle_replication(np.frombuffer(key)) if key is not None else particle_replication(np.array(theta))
             cache.simulations += 1

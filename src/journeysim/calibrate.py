@@ -334,19 +334,8 @@ def posterior_params(fit: Fit, scenario, *, max_draws: int | None = None, seed: 
             cols.append(post[name].values.reshape(-1)[idx])
     values = np.column_stack(cols) if cols else np.zeros((idx.size, 0))
     params = fit.space.to_params(np, [values[:, j] for j in range(values.shape[1])], scenario.params)
-    params = _broadcast_params(params, idx.size)
+    params = params.broadcast((idx.size,))
     return params, values
-
-
-def _broadcast_params(p: Params, n: int) -> Params:
-    """Every field with a leading draw axis of length ``n``."""
-    shapes = {"base": 2, "beta": 2, "carryover": 1, "fhalf": 1, "wom_rate": 0, "initial": 2}
-    out = {}
-    for k, v in p.as_dict().items():
-        v = np.asarray(v, float)
-        core = v.shape[v.ndim - shapes[k]:] if shapes[k] else ()
-        out[k] = np.broadcast_to(v, (n,) + core).copy()
-    return Params(**out)
 
 
 def posterior_predictive(fit: Fit, scenario, data: ObservedData, *, max_draws: int = 200, seed: int = 0) -> xr.Dataset:

@@ -104,6 +104,10 @@ class Structure:
         return (paid + self.owned_volume) / 7.0
 
 
+#: Dimensions of each :class:`Params` field that are not batch dimensions.
+_CORE_NDIM = {"base": 2, "beta": 2, "carryover": 1, "fhalf": 1, "wom_rate": 0, "initial": 2}
+
+
 @dataclass(frozen=True)
 class Params:
     """What calibration learns. Arrays may carry leading batch dimensions (posterior draws).
@@ -122,6 +126,19 @@ class Params:
     fhalf: Any
     wom_rate: Any
     initial: Any
+
+    def batch_shape(self) -> tuple[int, ...]:
+        """The broadcast shape of the fields' leading (batch) dimensions (``()`` for one draw)."""
+        return np.broadcast_shapes(*(np.shape(v)[:np.ndim(v) - _CORE_NDIM[k]] for k, v in self.as_dict().items()))
+
+    def broadcast(self, batch: tuple[int, ...]) -> "Params":
+        """Every field as a float numpy array with leading dimensions ``batch`` (copies)."""
+        out = {}
+        for k, v in self.as_dict().items():
+            v = np.asarray(v, float)
+            core = v.shape[v.ndim - _CORE_NDIM[k]:]
+            out[k] = np.broadcast_to(v, tuple(batch) + core).copy()
+        return Params(**out)
 
     def replace(self, **changes) -> "Params":
         return replace(self, **changes)

@@ -243,7 +243,7 @@ class Twin:
         Run each trajectory with the compiled step (:mod:`journeysim._twin_batch`, the batch split
         over the cores) instead of numpy arrays. ``None`` (default): compiled when numba is
         available and the batch has at least :data:`COMPILED_MIN_BATCH` trajectories. The two give
-        the same numbers to rounding (``tests/test_twin_kernel.py``).
+        the same numbers to rounding (``tests/test_twin.py``).
     """
 
     def __init__(self, scenario, *, params: Params | None = None, plan=None, initial_state: TwinState | None = None,
@@ -259,52 +259,30 @@ class Twin:
         """Weekly records as arrays (batch dims first), and the final state."""
         from threadpoolctl import threadpool_limits
 
-        if self._use_compiled():
-            return self._run_compiled()
-        # the step's matrix products are small: one BLAS thread is several times faster than many
-        with threadpool_limits(limits=1, user_api="blas"):
-            return self._run_arrays()
-
-    def _inputs(self):
-        sc = self.scenario
-        st = sc.structure
-        plan = self.plan if self.plan is not None else sc.plan
-        spend = plan.aligned(st.channels) if hasattr(plan, "aligned") else np.asarray(plan, float)
-        p = self.params
-        params = Params(*(np.asarray(v, float) for v in p.as_dict().values()))
-        state = self.initial_state if self.initial_state is not None else initial_twin_state(params, st)
-        return spend, params, state
-
-    def _batch_shape(self, spend, params, state) -> tuple[int, ...]:
-        return np.broadcast_shapes(spend.shape[:-2], params.base.shape[:-2], params.beta.shape[:-2],
-                                   params.carryover.shape[:-1], params.fhalf.shape[:-1], params.wom_rate.shape,
-                                   np.shape(state.X)[:-2])
-
-    def _use_compiled(self) -> bool:
         from journeysim._twin_kernel import HAVE_NUMBA
 
-        if self.compiled is not None:
-            return bool(self.compiled) and HAVE_NUMBA
-        if not HAVE_NUMBA:
-            return False
-        return int(np.prod(self._batch_shape(*self._inputs()))) >= COMPILED_MIN_BATCH
+        sc = self.scenario
+        plan = self.plan if self.plan is not None else sc.plan
+        spend = plan.aligned(sc.structure.channels) if hasattr(plan, "aligned") else np.asarray(plan, float)
+        params = Params(*(np.asarray(v, float) for v in self.params.as_dict().values()))
+        state = self.initial_state if self.initial_state is not None else initial_twin_state(params, sc.structure)
+        bshape = np.broadcast_shapes(spend.shape[:-2], params.batch_shape(), np.shape(state.X)[:-2])
+        compiled = self.compiled if self.compiled is not None else int(np.prod(bshape)) >= COMPILED_MIN_BATCH
+        if compiled and HAVE_NUMBA:
+            return self._run_compiled(spend, params, state, bshape)
+        # the step's matrix products are small: one BLAS thread is several times faster than many
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._run_arrays(spend, params, state)
 
-    def _run_compiled(self) -> tuple[WeeklyRecord, TwinState]:
+    def _run_compiled(self, spend, params, state, bshape) -> tuple[WeeklyRecord, TwinState]:
         from journeysim._twin_batch import run_weekly
 
-        sc = self.scenario
-        st = sc.structure
-        spend, params, state = self._inputs()
-        bshape = self._batch_shape(spend, params, state)
+        st = self.scenario.structure
         B = int(np.prod(bshape))
         weeks = spend.shape[-2]
         P, S, E, C = len(st.personas), len(st.stages), len(st.edges), len(st.channels)
-        core = {"base": 2, "beta": 2, "carryover": 1, "fhalf": 1, "wom_rate": 0, "initial": 2}
-        flat = {}
-        for k, v in params.as_dict().items():
-            shp = v.shape[v.ndim - core[k]:] if core[k] else ()
-            flat[k] = np.broadcast_to(v, bshape + shp).reshape((B,) + shp)
-        fparams = Params(**flat)
+        wide = params.broadcast(bshape)
+        fparams = Params(**{k: v.reshape((B,) + v.shape[len(bshape):]) for k, v in wide.as_dict().items()})
         X = np.asarray(state.X, float)
         X0 = np.broadcast_to(X, bshape + X.shape[-2:]).reshape((B,) + X.shape[-2:])
         touches = np.broadcast_to(st.touches(spend), bshape + (weeks, C)).reshape(B, weeks, C)
@@ -323,15 +301,9 @@ class Twin:
         rec.spend[...] = np.broadcast_to(spend, bshape + (weeks, C))
         return rec, TwinState(X_end.reshape(bshape + X.shape[-2:]))
 
-    def _run_arrays(self) -> tuple[WeeklyRecord, TwinState]:
-        sc = self.scenario
-        st = sc.structure
-        plan = self.plan if self.plan is not None else sc.plan
-        spend = plan.aligned(st.channels) if hasattr(plan, "aligned") else np.asarray(plan, float)
+    def _run_arrays(self, spend, params, state) -> tuple[WeeklyRecord, TwinState]:
+        st = self.scenario.structure
         weeks = spend.shape[-2]
-        state = self.initial_state if self.initial_state is not None else initial_twin_state(self.params, st)
-        p = self.params
-        params = Params(*(np.asarray(v, float) for v in p.as_dict().values()))
         dt = st.dt
         steps_per_week = 7 // dt
         mats = TwinMatrices.build(st)
