@@ -301,3 +301,13 @@ def test_good_priors_resolve():
         calibrate(sc, None, sampler="nutpy")
     with pytest.raises(InputError, match="target_accept must lie strictly between 0 and 1, got 1.2"):
         calibrate(sc, None, target_accept=1.2)
+
+
+def test_fit_command_names_a_bad_scheduler(tiny, tmp_path, capsys):
+    """A bad --scheduler is named as the user wrote it, before any work, and nothing is written."""
+    _, path, csv = tiny
+    out = tmp_path / "o"
+    assert main(["fit", str(path), "--data", str(csv), "--method", "abc", "--scheduler", "bogus",
+                 "--out", str(out), "--quiet"]) == 2
+    assert "--scheduler: unknown executor 'bogus'" in capsys.readouterr().err
+    assert not out.exists()

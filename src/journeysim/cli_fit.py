@@ -68,6 +68,11 @@ def cmd_fit(args) -> int:
 
         paths = read_path_counts(args.paths, sc, unknown="ignore" if args.paths_ignore_unknown else "error",
                                  channels=args.paths_channels.split(",") if args.paths_channels else None)
+    executor = _executor(args)
+    if executor is not None:  # checked now, and named as the user wrote it
+        from journeysim.executor import get_executor
+
+        executor = get_executor(executor, where="--scheduler" if args.scheduler else "--workers")
     out = Path(args.out)
     if not args.quiet:
         print(f"calibrating '{sc.name}' on {data.weeks} weeks of {data_path} "
@@ -77,7 +82,7 @@ def cmd_fit(args) -> int:
         fit = calibrate(sc, data, draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler,
                         seed=args.seed, method=args.method, progress=not args.quiet, paths=paths,
                         target_accept=args.target_accept,
-                        abc_agents=args.abc_agents, executor=_executor(args))
+                        abc_agents=args.abc_agents, executor=executor)
     fit.save(out)
     ppc = posterior_predictive(fit, sc, data, max_draws=200, seed=fit.info["seed"])
     save_figure(plot_ppc(ppc, f"Posterior predictive check: {sc.name}"), out / "ppc.png")
