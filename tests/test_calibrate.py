@@ -311,3 +311,45 @@ def test_fit_command_names_a_bad_scheduler(tiny, tmp_path, capsys):
                  "--out", str(out), "--quiet"]) == 2
     assert "--scheduler: unknown executor 'bogus'" in capsys.readouterr().err
     assert not out.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# the sampler's coordinates of lognormal parameters
+
+
+def test_softplus_coordinates_round_trip_with_the_right_jacobian():
+    import pytensor.tensor as pt
+
+    from journeysim.priors import SoftplusScaled
+
+    tr = SoftplusScaled(0.002)
+    x = np.geomspace(1e-9, 10.0, 41)  # from far below the scale (log-like) to far above it (linear)
+    y = tr.forward(pt.as_tensor(x)).eval()
+    assert np.all(np.isfinite(y))
+    np.testing.assert_allclose(tr.backward(pt.as_tensor(y)).eval(), x, rtol=1e-12)
+    h = 1e-6  # log |dx/dy| against central differences of the map itself
+    fd = (tr.backward(pt.as_tensor(y + h)).eval() - tr.backward(pt.as_tensor(y - h)).eval()) / (2 * h)
+    np.testing.assert_allclose(tr.log_jac_det(pt.as_tensor(y)).eval(), np.log(fd), rtol=1e-6, atol=1e-6)
+    assert SoftplusScaled(0.002) == tr and hash(SoftplusScaled(0.002)) == hash(tr) and SoftplusScaled(0.003) != tr
+
+
+def test_softplus_coordinates_give_the_same_model(tiny):
+    # The density of the parameters themselves (jacobian=False: the value in each model's own
+    # coordinates, mapped back) is the same in both: only the sampler's coordinates differ.
+    sc, _, csv = tiny
+    data = read_observed(csv, sc)
+    models = {sp: cal.build_model(sc, data, softplus=sp) for sp in (True, False)}
+    values = {"effect.display.unaware->interested": 0.0035, "rate.interested->customer": 1.2,
+              "rate.customer->interested": 0.9, "noise_enquiries": 0.04, "noise_new_customers": 0.07}
+    logps = {}
+    for sp, model in models.items():
+        point = {}
+        for name, val in values.items():
+            rv = model[name]
+            value_var = model.rvs_to_values[rv]
+            tr = model.rvs_to_transforms[rv]
+            point[value_var.name] = np.asarray(tr.forward(val, *rv.owner.inputs).eval())
+        if sp:
+            assert "effect.display.unaware->interested_softplus__" in point
+        logps[sp] = model.compile_logp(jacobian=False)(point)
+    assert logps[True] == pytest.approx(logps[False], rel=1e-10)

@@ -84,7 +84,7 @@ def _weekly_arrays(xp, X_steps, flows, new, repeat, referrals, st: Structure, W:
 
 
 def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, paths=None,
-                observed_as_data: bool = False, fused: bool | None = None):
+                observed_as_data: bool = False, fused: bool | None = None, softplus: bool | None = None):
     """The PyMC model of a scenario's uncertain parameters given observed data.
 
     Returns the model; its free variables are the parameters of ``space`` (named as in the
@@ -97,6 +97,9 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
     ``fused`` runs the history as one compiled Op (:func:`journeysim._twin_kernel.twin_scan`, same
     numbers) instead of ``pytensor.scan``; ``None``: when numba is importable and the environment
     variable ``JOURNEYSIM_NO_FUSED`` is not set.
+    ``softplus`` samples parameters with a lognormal prior in scaled-softplus coordinates
+    (:func:`journeysim.priors.SoftplusScaled`: the same model, a geometry NUTS handles in fewer
+    gradients) instead of PyMC's log coordinates; ``None``: unless ``JOURNEYSIM_LOG_COORDS`` is set.
     """
     import pymc as pm
     import pytensor
@@ -114,7 +117,7 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
     with pm.Model(coords=coords) as model:
         theta = []
         for name, prior in zip(space.names, space.priors):
-            theta.append(pt.as_tensor(prior.args[0]) if prior.form == "fixed" else prior.pymc(name))
+            theta.append(pt.as_tensor(prior.args[0]) if prior.form == "fixed" else prior.pymc(name, softplus=softplus))
         params = space.to_params(pt, theta, scenario.params)
         X0 = initial_X(pt, pt.as_tensor(params.initial), st)
         fields = [pt.as_tensor(np.asarray(v, float)) if isinstance(v, np.ndarray | float | int | np.floating) else v
@@ -196,7 +199,7 @@ class Fit:
 def _diagnostics(idata, names) -> tuple[pd.DataFrame, dict]:
     import arviz as az
 
-    var_names = [v for v in idata.posterior.data_vars if not v.endswith(("_log__", "_logodds__", "_interval__"))]
+    var_names = [v for v in idata.posterior.data_vars if not v.endswith("__")]  # (not the sampler's coordinates)
     summ = az.summary(idata, var_names=var_names, kind="all", hdi_prob=0.9)
     div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
     chains = idata.posterior.sizes["chain"]
