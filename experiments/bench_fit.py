@@ -58,14 +58,14 @@ def _grad_time(compiled, n: int = 30) -> float | None:
 
 
 def bench(name: str, chains: int, draws: int, tune: int, cores: int, seed: int, fused: bool = True,
-          target_accept: float = 0.9) -> dict:
+          target_accept: float = 0.9, coords: str = "log") -> dict:
     import nutpie
 
     sc = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
     data = read_observed(ROOT / "scenarios" / "data" / f"{name}_observed.csv", sc)
     load0 = os.getloadavg()[0]
     t = time.perf_counter()
-    model = build_model(sc, data, fused=fused)
+    model = build_model(sc, data, fused=fused, coords=coords)
     build_s = time.perf_counter() - t
     t = time.perf_counter()
     compiled = nutpie.compile_pymc_model(model, backend="numba")
@@ -87,7 +87,7 @@ def bench(name: str, chains: int, draws: int, tune: int, cores: int, seed: int, 
     projected = grads / iters * chains * 2000 * sec_per_grad / min(chains, cores)
     out = {
         "scenario": f"{name}.yaml", "likelihood": "fused TwinScan Op" if fused else "pytensor.scan",
-        "lognormal_coordinates": "log" if os.environ.get("JOURNEYSIM_LOG_COORDS") else "softplus",
+        "coords": coords,
         "weeks": data.weeks, "steps": data.weeks * 7 // sc.structure.dt,
         "free_variables": len(model.free_RVs), "target_accept": target_accept, "chains": chains, "draws": draws,
         "tune": tune, "cores": min(chains, cores),
@@ -115,17 +115,15 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--target-accept", type=float, default=0.9)
     ap.add_argument("--scan", action="store_true", help="the pytensor.scan likelihood instead of the fused Op")
-    ap.add_argument("--log-coords", action="store_true",
-                    help="sample lognormal parameters in PyMC's log coordinates (JOURNEYSIM_LOG_COORDS=1), not softplus")
+    ap.add_argument("--coords", choices=["log", "softplus"], default="log",
+                    help="sampler coordinates of lognormal parameters (calibrate(coords=...))")
     ap.add_argument("--out", type=Path, default=RESULTS / "bench_fit.json")
     a = ap.parse_args(argv)
-    if a.log_coords:
-        os.environ["JOURNEYSIM_LOG_COORDS"] = "1"
     previous = json.loads(a.out.read_text()) if a.out.exists() else {}
     results = previous.get("scenarios", {})
     for name in a.scenarios:
         results[name] = bench(name, a.chains, a.draws, a.tune, a.cores, a.seed, fused=not a.scan,
-                              target_accept=a.target_accept)
+                              target_accept=a.target_accept, coords=a.coords)
         r = results.get("retail")
         verdict = None
         if r is not None:

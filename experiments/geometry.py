@@ -88,8 +88,8 @@ def main(argv=None) -> int:
     post = fit.idata.posterior
     draws = {v: post[v].values.reshape(-1) for v in post.data_vars if not v.endswith("__")}
     out = {"scenario": a.scenario, "points": a.points, "fit": "2 chains x (300 + 300), target acceptance 0.9"}
-    for label, softplus in (("log", False), ("softplus", True)):
-        res = curvature(build_model(sc, data, softplus=softplus), draws, a.points)
+    for label in ("log", "softplus"):
+        res = curvature(build_model(sc, data, coords=label), draws, a.points)
         out[label] = res
         print(f"{label:9s} largest eigenvalue {res['largest_eigenvalue']}  smallest {res['smallest_eigenvalue']}",
               flush=True)

@@ -220,7 +220,7 @@ def _rel(p: Path) -> str:
 
 
 def run(name: str, draws: int, tune: int, chains: int, seed: int, max_draws: int, out_dir: Path,
-        refit: bool = True) -> dict:
+        refit: bool = True, target_accept: float = 0.9, coords: str = "log") -> dict:
     from journeysim.cli import main as cli_main
     from journeysim.cli_fit import plot_ppc
 
@@ -230,7 +230,8 @@ def run(name: str, draws: int, tune: int, chains: int, seed: int, max_draws: int
     data = read_observed(sc.base_dir / sc.spec.data, sc)
     fit_dir = out_dir / f"realdata_{name}_fit"
     cmd = ["fit", str(study["scenario"].relative_to(ROOT)), "--out", _rel(fit_dir),
-           "--draws", str(draws), "--tune", str(tune), "--chains", str(chains), "--seed", str(seed), "--quiet"]
+           "--draws", str(draws), "--tune", str(tune), "--chains", str(chains), "--seed", str(seed),
+           "--target-accept", f"{target_accept:g}", "--coords", coords, "--quiet"]
     if refit or not (fit_dir / "posterior.nc").exists():
         t0 = time.perf_counter()
         import os
@@ -331,6 +332,8 @@ def main(argv=None) -> int:
     ap.add_argument("--draws", type=int, default=500)
     ap.add_argument("--tune", type=int, default=500)
     ap.add_argument("--chains", type=int, default=2)
+    ap.add_argument("--target-accept", type=float, default=0.9)
+    ap.add_argument("--coords", choices=["log", "softplus"], default="log")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-draws", type=int, default=200, help="posterior draws used for the PPC and forecasts")
     ap.add_argument("--out", default=str(RESULTS))
@@ -343,7 +346,8 @@ def main(argv=None) -> int:
         if args.out == str(RESULTS):
             out = Path("/tmp/journeysim_realdata_quick")
     res = run(args.dataset, args.draws, args.tune, args.chains, args.seed, args.max_draws, out,
-              refit=not args.no_refit)
+              refit=not args.no_refit, target_accept=args.target_accept,
+              coords=args.coords)
     q = res["fit_quality"]
     f = res["fit"]
     print(f"{args.dataset}: fit {f['seconds']:.0f} s, max r-hat {f['max_rhat']:.3f}, min ESS {f['min_ess_bulk']:.0f}, "

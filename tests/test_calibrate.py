@@ -338,7 +338,7 @@ def test_softplus_coordinates_give_the_same_model(tiny):
     # coordinates, mapped back) is the same in both: only the sampler's coordinates differ.
     sc, _, csv = tiny
     data = read_observed(csv, sc)
-    models = {sp: cal.build_model(sc, data, softplus=sp) for sp in (True, False)}
+    models = {sp: cal.build_model(sc, data, coords="softplus" if sp else "log") for sp in (True, False)}
     values = {"effect.display.unaware->interested": 0.0035, "rate.interested->customer": 1.2,
               "rate.customer->interested": 0.9, "noise_enquiries": 0.04, "noise_new_customers": 0.07}
     logps = {}
@@ -353,3 +353,5 @@ def test_softplus_coordinates_give_the_same_model(tiny):
             assert "effect.display.unaware->interested_softplus__" in point
         logps[sp] = model.compile_logp(jacobian=False)(point)
     assert logps[True] == pytest.approx(logps[False], rel=1e-10)
+    with pytest.raises(InputError, match="unknown coords 'softplux' \\(did you mean 'softplus'\\?\\)"):
+        calibrate(sc, data, coords="softplux")

@@ -26,7 +26,7 @@ from journeysim.data import ObservedData
 from journeysim.dynamics import Params, Structure
 from journeysim.errors import ConvergenceError, InputError, JourneysimWarning
 from journeysim.observe import expected_kpi, sample_kpi
-from journeysim.priors import ParamSpace, build_space
+from journeysim.priors import COORDS, ParamSpace, build_space
 from journeysim.twin import TwinMatrices, TwinState, twin_step
 
 __all__ = ["build_model", "calibrate", "Fit", "load_fit", "posterior_params", "posterior_predictive",
@@ -84,7 +84,7 @@ def _weekly_arrays(xp, X_steps, flows, new, repeat, referrals, st: Structure, W:
 
 
 def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, paths=None,
-                observed_as_data: bool = False, fused: bool | None = None, softplus: bool | None = None):
+                observed_as_data: bool = False, fused: bool | None = None, coords: str = "log"):
     """The PyMC model of a scenario's uncertain parameters given observed data.
 
     Returns the model; its free variables are the parameters of ``space`` (named as in the
@@ -97,9 +97,8 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
     ``fused`` runs the history as one compiled Op (:func:`journeysim._twin_kernel.twin_scan`, same
     numbers) instead of ``pytensor.scan``; ``None``: when numba is importable and the environment
     variable ``JOURNEYSIM_NO_FUSED`` is not set.
-    ``softplus`` samples parameters with a lognormal prior in scaled-softplus coordinates
-    (:func:`journeysim.priors.SoftplusScaled`: the same model, a geometry NUTS handles in fewer
-    gradients) instead of PyMC's log coordinates; ``None``: unless ``JOURNEYSIM_LOG_COORDS`` is set.
+    ``coords``: the sampler's coordinates of parameters with a lognormal prior, ``log`` (PyMC's)
+    or ``softplus`` (:func:`journeysim.priors.SoftplusScaled`): the same model either way.
     """
     import pymc as pm
     import pytensor
@@ -113,11 +112,10 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
     touches, em, cm, steps = observed_inputs(scenario, data)
     mats = TwinMatrices.build(st)
     dt = st.dt
-    coords = {"week": data.dates}
-    with pm.Model(coords=coords) as model:
+    with pm.Model(coords={"week": data.dates}) as model:
         theta = []
         for name, prior in zip(space.names, space.priors):
-            theta.append(pt.as_tensor(prior.args[0]) if prior.form == "fixed" else prior.pymc(name, softplus=softplus))
+            theta.append(pt.as_tensor(prior.args[0]) if prior.form == "fixed" else prior.pymc(name, coords=coords))
         params = space.to_params(pt, theta, scenario.params)
         X0 = initial_X(pt, pt.as_tensor(params.initial), st)
         fields = [pt.as_tensor(np.asarray(v, float)) if isinstance(v, np.ndarray | float | int | np.floating) else v
@@ -219,7 +217,7 @@ def _diagnostics(idata, names) -> tuple[pd.DataFrame, dict]:
 def calibrate(scenario, data: ObservedData, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
               sampler: str = "nutpie", seed: int | None = None, method: str = "nuts", target_accept: float = 0.9,
               progress: bool = False, priors: dict[str, str] | None = None, abc_agents: int = 2000,
-              abc_draws: int | None = None, paths=None, executor: Any = None) -> Fit:
+              abc_draws: int | None = None, paths=None, executor: Any = None, coords: str = "log") -> Fit:
     """Calibrate a scenario's uncertain parameters on observed data.
 
     Parameters
@@ -231,6 +229,10 @@ def calibrate(scenario, data: ObservedData, *, draws: int = 1000, tune: int = 10
         NUTS settings.
     sampler
         ``nutpie`` (default, fast), ``pymc`` or ``numpyro`` (needs jax).
+    coords
+        The sampler's coordinates of lognormal parameters: ``log`` (default) or ``softplus``
+        (:func:`journeysim.priors.SoftplusScaled`; fewer gradients per draw when the data pin
+        the effects down, e.g. retail: see the README). Same model either way.
     method
         ``nuts`` (the twin as likelihood) or ``abc`` (the agent engine with SMC; small sizes: see
         :mod:`journeysim.abcsmc`).
@@ -251,6 +253,10 @@ def calibrate(scenario, data: ObservedData, *, draws: int = 1000, tune: int = 10
         from journeysim.errors import did_you_mean
 
         raise InputError(f"unknown sampler '{sampler}'" + did_you_mean(sampler, SAMPLERS), "sampler")
+    if coords not in COORDS:
+        from journeysim.errors import did_you_mean
+
+        raise InputError(f"unknown coords '{coords}'" + did_you_mean(coords, COORDS), "coords")
     if not 0.0 < float(target_accept) < 1.0:
         raise InputError(f"target_accept must lie strictly between 0 and 1, got {target_accept}", "target_accept")
     seed = scenario.seed if seed is None else seed
@@ -264,13 +270,14 @@ def calibrate(scenario, data: ObservedData, *, draws: int = 1000, tune: int = 10
         idata = calibrate_abc(scenario, data, space, draws=abc_draws or draws, agents=abc_agents, seed=seed,
                               chains=chains, progress=progress, executor=executor)
     elif method == "nuts":
-        model = build_model(scenario, data, space, paths=paths)
+        model = build_model(scenario, data, space, paths=paths, coords=coords)
         idata = _sample(model, sampler, draws, tune, chains, seed, target_accept, progress)
     else:
         raise InputError(f"unknown method '{method}'; use nuts or abc", "method")
     seconds = time.perf_counter() - t0
     summ, stats = _diagnostics(idata, space.names)
     info = {"seconds": seconds, "sampler": sampler if method == "nuts" else "smc", "method": method, "seed": seed,
+            "coords": coords if method == "nuts" else None,
             "scenario": scenario.name, "scenario_file": str(scenario.source) if scenario.source else None,
             "data_file": data.source, "weeks": data.weeks, "first_week": str(data.dates[0].date()), **stats}
     if method == "abc":

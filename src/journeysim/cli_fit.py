@@ -81,7 +81,7 @@ def cmd_fit(args) -> int:
         warnings.simplefilter("always", JourneysimWarning)
         fit = calibrate(sc, data, draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler,
                         seed=args.seed, method=args.method, progress=not args.quiet, paths=paths,
-                        target_accept=args.target_accept,
+                        target_accept=args.target_accept, coords=args.coords,
                         abc_agents=args.abc_agents, executor=executor)
     fit.save(out)
     ppc = posterior_predictive(fit, sc, data, max_draws=200, seed=fit.info["seed"])
@@ -139,6 +139,9 @@ def register(sub) -> None:
     f.add_argument("--seed", type=int, default=None)
     f.add_argument("--target-accept", type=float, default=0.9,
                    help="NUTS target acceptance (default 0.9; raise it, e.g. 0.95, if the fit reports divergences)")
+    f.add_argument("--coords", choices=["log", "softplus"], default="log",
+                   help="sampler coordinates of lognormal parameters (default log; softplus: fewer gradients per "
+                        "draw when the data pin the effects down, e.g. the retail example; same model)")
     f.add_argument("--abc-agents", type=_positive_int, default=2000, metavar="N", help="abc: agents per simulation")
     f.add_argument("--scheduler", metavar="ADDRESS",
                    help="abc: where the agent runs go: a Dask scheduler (tcp://host:8786), or inline, local:N, dask:N")

@@ -211,7 +211,7 @@ def cmd_plan(args) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", JourneysimWarning)
             fit = calibrate(sc, data, draws=args.fit_draws, tune=args.tune, chains=args.chains, seed=args.seed,
-                            target_accept=args.target_accept)
+                            target_accept=args.target_accept, coords=args.coords)
         fit.save(out / "fit")
         ppc = posterior_predictive(fit, sc, data, max_draws=200, seed=fit.info["seed"])
         save_figure(plot_ppc(ppc, f"Posterior predictive check: {sc.name}"), out / "fit" / "ppc.png")
@@ -281,6 +281,8 @@ def register(sub) -> None:
     p.add_argument("--chains", type=int, default=2)
     p.add_argument("--target-accept", type=float, default=0.95,
                    help="NUTS target acceptance of the fit (default 0.95: smaller steps, no divergences on the examples)")
+    p.add_argument("--coords", choices=["log", "softplus"], default="log",
+                   help="sampler coordinates of the fit's lognormal parameters (see journeysim fit --help)")
     p.add_argument("--seed", type=int)
     p.add_argument("--metric", default="purchases")
     p.set_defaults(func=cmd_plan)

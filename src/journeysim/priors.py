@@ -33,7 +33,6 @@ carry-over, word-of-mouth rate and base rate as uncertain around the scenario's 
 from __future__ import annotations
 
 import functools
-import os
 import re
 from dataclasses import dataclass
 
@@ -79,20 +78,20 @@ class Prior:
             return stats.expon(scale=a[0])
         raise ValueError(self.form)
 
-    def pymc(self, name: str, softplus: bool | None = None):
+    def pymc(self, name: str, coords: str = "log"):
         """Create the PyMC random variable (inside a model context).
 
-        ``softplus`` (default: the environment variable ``JOURNEYSIM_LOG_COORDS`` unset) samples a
-        lognormal parameter in :class:`SoftplusScaled` coordinates instead of PyMC's log ones: the
-        same prior and posterior, a better-shaped space for NUTS (see that class).
+        ``coords`` (:data:`COORDS`) is the sampler's coordinate of a lognormal parameter: ``log``
+        (PyMC's) or ``softplus`` (:func:`SoftplusScaled`). The prior and the posterior are the same
+        either way; only the space NUTS moves in differs (see that function).
         """
         import pymc as pm
 
         a = self.args
         if self.form == "lognormal":
-            if softplus is None:
-                softplus = not os.environ.get("JOURNEYSIM_LOG_COORDS")
-            kw = {"default_transform": SoftplusScaled(a[0] / SOFTPLUS_K)} if softplus else {}
+            if coords not in COORDS:
+                raise InputError(f"unknown coords '{coords}'" + did_you_mean(coords, COORDS), "coords")
+            kw = {"default_transform": SoftplusScaled(a[0] / SOFTPLUS_K)} if coords == "softplus" else {}
             return pm.LogNormal(name, mu=float(np.log(a[0])), sigma=a[1], **kw)
         if self.form == "normal":
             return pm.Normal(name, mu=a[0], sigma=a[1])
@@ -313,7 +312,10 @@ def build_space(scenario, priors: dict[str, str] | None = None) -> ParamSpace:
     return ParamSpace(tuple(names), tuple(ps), tuple(kinds), tuple(targets))
 
 
-#: Scale of :class:`SoftplusScaled` for a lognormal prior: its median divided by this.
+#: The sampler's coordinates of lognormal parameters (``calibrate(coords=...)``, ``fit --coords``).
+COORDS = ("log", "softplus")
+
+#: Scale of :func:`SoftplusScaled` for a lognormal prior: its median divided by this.
 SOFTPLUS_K = 5.0
 
 
@@ -354,9 +356,11 @@ def SoftplusScaled(scale: float):
 
     Linear where ``x`` is well above ``scale`` (a lognormal prior's median / :data:`SOFTPLUS_K`),
     logarithmic near 0. Channel effects, base-rate multipliers and the word-of-mouth rate add up
-    to hazards, so the data constrain sums of them: straight ridges in linear coordinates, curved
-    (bananas) in the log coordinates PyMC uses by default, which made NUTS take 15-17 gradients
-    per draw on the retail example. The prior and the posterior are the same either way (the
+    to hazards, so when the data pin them down they constrain sums of them: straight ridges in
+    linear coordinates, curved (bananas) in PyMC's log coordinates. On the retail example this
+    took NUTS from 15-17 to 9.5 gradients per draw. Where the priors dominate (wide posteriors,
+    e.g. the Robyn study: one KPI, ten parameters) log coordinates suit the lognormal priors
+    better, so they stay the default. The prior and the posterior are the same either way (the
     Jacobian is included); only the geometry the sampler sees changes.
     """
     return _softplus_transform_class()(scale)
