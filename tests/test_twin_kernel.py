@@ -28,6 +28,7 @@ import pytest
 from journeysim import calibrate as cal
 from journeysim._twin_kernel import (
     TwinScan,
+    TwinScanGrad,
     _struct_args,
     kernel_structure,
     twin_scan,
@@ -211,3 +212,26 @@ def test_fused_model_equals_scan_model():
     assert np.isfinite(lp0) and np.all(np.isfinite(g0))
     np.testing.assert_allclose(lp1, lp0, rtol=1e-10)
     np.testing.assert_allclose(g1, g0, rtol=1e-6, atol=1e-10 * np.abs(g0).max())
+
+
+def test_one_reverse_sweep_whatever_builds_the_gradient():
+    """``pytensor.grad`` of PyMC's unrewritten ``model.logp()`` (one twin clone per observed
+    variable) still runs one reverse sweep, and gives the gradient PyMC's own ``compile_dlogp`` does."""
+    import pytensor
+
+    sc = load_scenario(SCENARIOS / "funnel3.yaml")
+    df = pd.read_csv(SCENARIOS / "data" / "funnel3_observed.csv")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "observed.csv")
+        df.head(4).to_csv(path, index=False)
+        data = read_observed(path, sc)
+    assert len(data.observations) >= 2  # (so the unrewritten graph has several clones)
+    model = cal.build_model(sc, data, fused=True)
+    wrt = model.value_vars
+    raw = pytensor.function(wrt, pytensor.grad(model.logp(), wrt))
+    sweeps = [n for n in raw.maker.fgraph.apply_nodes if isinstance(n.op, TwinScanGrad)]
+    assert len(sweeps) == 1
+    point = model.initial_point()
+    g_raw = np.concatenate([np.ravel(g) for g in raw(*[point[v.name] for v in wrt])])
+    g_pymc = model.compile_dlogp()(point)
+    np.testing.assert_allclose(g_raw, g_pymc, rtol=1e-10, atol=1e-12 * np.abs(g_pymc).max())
