@@ -193,15 +193,20 @@ def test_op_is_hashable_and_merges():
     assert str(a) == "TwinScan{R=6, R_E=8, K=3, dt=1}"
 
 
-def test_fused_model_equals_scan_model():
-    """build_model(fused=True) and fused=False: same logp and gradient at the initial point (funnel3,
-    its first four observed weeks)."""
+def _funnel3_first_weeks(weeks: int):
+    """The funnel3 example and the first ``weeks`` of its observed data."""
     sc = load_scenario(SCENARIOS / "funnel3.yaml")
     df = pd.read_csv(SCENARIOS / "data" / "funnel3_observed.csv")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "observed.csv")
-        df.head(4).to_csv(path, index=False)
-        data = read_observed(path, sc)
+        df.head(weeks).to_csv(path, index=False)
+        return sc, read_observed(path, sc)
+
+
+def test_fused_model_equals_scan_model():
+    """build_model(fused=True) and fused=False: same logp and gradient at the initial point (funnel3,
+    its first four observed weeks)."""
+    sc, data = _funnel3_first_weeks(4)
     assert data.weeks == 4
     vals = []
     for fused in (False, True):
@@ -219,12 +224,7 @@ def test_one_reverse_sweep_whatever_builds_the_gradient():
     variable) still runs one reverse sweep, and gives the gradient PyMC's own ``compile_dlogp`` does."""
     import pytensor
 
-    sc = load_scenario(SCENARIOS / "funnel3.yaml")
-    df = pd.read_csv(SCENARIOS / "data" / "funnel3_observed.csv")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "observed.csv")
-        df.head(4).to_csv(path, index=False)
-        data = read_observed(path, sc)
+    sc, data = _funnel3_first_weeks(4)
     assert len(data.observations) >= 2  # (so the unrewritten graph has several clones)
     model = cal.build_model(sc, data, fused=True)
     wrt = model.value_vars
