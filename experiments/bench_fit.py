@@ -39,6 +39,7 @@ from bench_twin_kernel import _median_ms  # experiments/ is on sys.path when a s
 from journeysim.calibrate import _diagnostics, build_model
 from journeysim.data import read_observed
 from journeysim.io import write_json
+from journeysim.priors import COORDS
 from journeysim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,7 +116,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--target-accept", type=float, default=0.9)
     ap.add_argument("--scan", action="store_true", help="the pytensor.scan likelihood instead of the fused Op")
-    ap.add_argument("--coords", choices=["log", "softplus"], default="log",
+    ap.add_argument("--coords", choices=COORDS, default="log",
                     help="sampler coordinates of lognormal parameters (calibrate(coords=...))")
     ap.add_argument("--out", type=Path, default=RESULTS / "bench_fit.json")
     a = ap.parse_args(argv)

@@ -45,6 +45,7 @@ from journeysim.calibrate import Fit, load_fit, posterior_params, posterior_pred
 from journeysim.data import ObservedData, read_observed  # noqa: E402
 from journeysim.io import save_figure, write_json  # noqa: E402
 from journeysim.observe import expected_kpi, weekly_arrays  # noqa: E402
+from journeysim.priors import COORDS  # noqa: E402
 from journeysim.scenario import load_scenario  # noqa: E402
 
 #: Per dataset: scenario, converter, the budget shifts to forecast (channel multipliers, or a move
@@ -333,7 +334,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tune", type=int, default=500)
     ap.add_argument("--chains", type=int, default=2)
     ap.add_argument("--target-accept", type=float, default=0.9)
-    ap.add_argument("--coords", choices=["log", "softplus"], default="log")
+    ap.add_argument("--coords", choices=COORDS, default="log")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-draws", type=int, default=200, help="posterior draws used for the PPC and forecasts")
     ap.add_argument("--out", default=str(RESULTS))

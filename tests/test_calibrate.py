@@ -355,3 +355,17 @@ def test_softplus_coordinates_give_the_same_model(tiny):
     assert logps[True] == pytest.approx(logps[False], rel=1e-10)
     with pytest.raises(InputError, match="unknown coords 'softplux' \\(did you mean 'softplus'\\?\\)"):
         calibrate(sc, data, coords="softplux")
+    with pytest.raises(InputError, match="unknown coords 'lg'"):  # (build_model itself, no lognormal needed)
+        cal.build_model(sc, data, coords="lg")
+    # the CLI spells the choices out (it imports nothing heavy to build its parser): the same ones
+    import argparse
+
+    from journeysim import cli_fit, cli_plan
+    from journeysim.priors import COORDS
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    for register in (cli_fit.register, cli_plan.register):
+        register(sub)
+    for command in ("fit", "plan"):
+        opt = next(a for a in sub.choices[command]._actions if "--coords" in a.option_strings)  # noqa: SLF001
+        assert tuple(opt.choices) == COORDS

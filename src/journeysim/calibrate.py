@@ -26,7 +26,7 @@ from journeysim.data import ObservedData
 from journeysim.dynamics import Params, Structure
 from journeysim.errors import ConvergenceError, InputError, JourneysimWarning
 from journeysim.observe import expected_kpi, sample_kpi
-from journeysim.priors import COORDS, ParamSpace, build_space
+from journeysim.priors import ParamSpace, build_space, check_coords
 from journeysim.twin import TwinMatrices, TwinState, twin_step
 
 __all__ = ["build_model", "calibrate", "Fit", "load_fit", "posterior_params", "posterior_predictive",
@@ -104,6 +104,7 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
     import pytensor
     import pytensor.tensor as pt
 
+    check_coords(coords)  # (even when no prior is lognormal)
     st = scenario.structure
     space = space or build_space(scenario)
     if len(space) == 0:
@@ -253,10 +254,7 @@ def calibrate(scenario, data: ObservedData, *, draws: int = 1000, tune: int = 10
         from journeysim.errors import did_you_mean
 
         raise InputError(f"unknown sampler '{sampler}'" + did_you_mean(sampler, SAMPLERS), "sampler")
-    if coords not in COORDS:
-        from journeysim.errors import did_you_mean
-
-        raise InputError(f"unknown coords '{coords}'" + did_you_mean(coords, COORDS), "coords")
+    check_coords(coords)  # (before any work; build_model checks it too)
     if not 0.0 < float(target_accept) < 1.0:
         raise InputError(f"target_accept must lie strictly between 0 and 1, got {target_accept}", "target_accept")
     seed = scenario.seed if seed is None else seed

@@ -41,7 +41,8 @@ from scipy import stats
 
 from journeysim.errors import InputError, did_you_mean
 
-__all__ = ["Prior", "parse_prior", "ParamSpace", "default_priors", "build_space"]
+__all__ = ["Prior", "parse_prior", "ParamSpace", "default_priors", "build_space", "COORDS", "check_coords",
+           "SoftplusScaled"]
 
 _FORMS = {
     "lognormal": 2, "normal": 2, "halfnormal": 1, "beta": 2, "gamma": 2, "uniform": 2, "exponential": 1, "fixed": 1,
@@ -89,8 +90,7 @@ class Prior:
 
         a = self.args
         if self.form == "lognormal":
-            if coords not in COORDS:
-                raise InputError(f"unknown coords '{coords}'" + did_you_mean(coords, COORDS), "coords")
+            check_coords(coords)
             kw = {"default_transform": SoftplusScaled(a[0] / SOFTPLUS_K)} if coords == "softplus" else {}
             return pm.LogNormal(name, mu=float(np.log(a[0])), sigma=a[1], **kw)
         if self.form == "normal":
@@ -314,6 +314,12 @@ def build_space(scenario, priors: dict[str, str] | None = None) -> ParamSpace:
 
 #: The sampler's coordinates of lognormal parameters (``calibrate(coords=...)``, ``fit --coords``).
 COORDS = ("log", "softplus")
+
+def check_coords(coords: str) -> None:
+    """Refuse an unknown :data:`COORDS` value, naming it (``InputError`` at key ``coords``)."""
+    if coords not in COORDS:
+        raise InputError(f"unknown coords '{coords}'" + did_you_mean(coords, COORDS), "coords")
+
 
 #: Scale of :func:`SoftplusScaled` for a lognormal prior: its median divided by this.
 SOFTPLUS_K = 5.0
