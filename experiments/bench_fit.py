@@ -21,7 +21,8 @@ load average before and after) next to it. Writes ``experiments/results/bench_fi
 
 Usage::
 
-    python experiments/bench_fit.py                                   # all three, 4 chains x 1000 + 1000
+    python experiments/bench_fit.py             # all three, as `journeysim fit` would: flags given, else
+                                                # the scenario's fit: section, else 4 chains x (1000 + 1000)
     python experiments/bench_fit.py --scenarios retail --draws 200 --tune 200
 """
 
@@ -36,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from bench_twin_kernel import _median_ms  # experiments/ is on sys.path when a script of it runs
-from journeysim.calibrate import _diagnostics, build_model
+from journeysim.calibrate import _diagnostics, build_model, fit_settings
 from journeysim.data import read_observed
 from journeysim.io import write_json
 from journeysim.priors import COORDS
@@ -58,11 +59,18 @@ def _grad_time(compiled, n: int = 30) -> float | None:
         return None
 
 
-def bench(name: str, chains: int, draws: int, tune: int, cores: int, seed: int, fused: bool = True,
-          target_accept: float = 0.9, coords: str = "log") -> dict:
+def bench(name: str, chains: int | None, draws: int | None, tune: int | None, cores: int, seed: int,
+          fused: bool = True, target_accept: float | None = None, coords: str | None = None) -> dict:
+    """One scenario; settings left as None come from its ``fit:`` section, else ``calibrate``'s defaults."""
     import nutpie
 
     sc = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
+    st, src = fit_settings(sc, dict(chains=chains, draws=draws, tune=tune, target_accept=target_accept,
+                                    coords=coords))
+    chains, draws, tune, target_accept, coords = (st[k] for k in ("chains", "draws", "tune", "target_accept",
+                                                                   "coords"))
+    print(f"  {name}: {chains} chains x ({tune} + {draws}), target acceptance {target_accept}, coords {coords}"
+          + "".join(f"; {k} from the scenario" for k, v in src.items() if v == "scenario"), flush=True)
     data = read_observed(ROOT / "scenarios" / "data" / f"{name}_observed.csv", sc)
     load0 = os.getloadavg()[0]
     t = time.perf_counter()
@@ -88,7 +96,7 @@ def bench(name: str, chains: int, draws: int, tune: int, cores: int, seed: int, 
     projected = grads / iters * chains * 2000 * sec_per_grad / min(chains, cores)
     out = {
         "scenario": f"{name}.yaml", "likelihood": "fused TwinScan Op" if fused else "pytensor.scan",
-        "coords": coords,
+        "coords": coords, "settings_from": src,
         "weeks": data.weeks, "steps": data.weeks * 7 // sc.structure.dt,
         "free_variables": len(model.free_RVs), "target_accept": target_accept, "chains": chains, "draws": draws,
         "tune": tune, "cores": min(chains, cores),
@@ -109,15 +117,16 @@ def bench(name: str, chains: int, draws: int, tune: int, cores: int, seed: int, 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scenarios", nargs="+", default=["funnel3", "subscription", "retail"])
-    ap.add_argument("--chains", type=int, default=4)
-    ap.add_argument("--draws", type=int, default=1000)
-    ap.add_argument("--tune", type=int, default=1000)
+    # (sampler settings not given: the scenario's fit: section, else calibrate's defaults, as journeysim fit)
+    ap.add_argument("--chains", type=int, help="default 4")
+    ap.add_argument("--draws", type=int, help="default 1000")
+    ap.add_argument("--tune", type=int, help="default 1000")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--target-accept", type=float, default=0.9)
+    ap.add_argument("--target-accept", type=float, help="default 0.9")
     ap.add_argument("--scan", action="store_true", help="the pytensor.scan likelihood instead of the fused Op")
-    ap.add_argument("--coords", choices=COORDS, default="log",
-                    help="sampler coordinates of lognormal parameters (calibrate(coords=...))")
+    ap.add_argument("--coords", choices=COORDS,
+                    help="sampler coordinates of lognormal parameters (calibrate(coords=...); default log)")
     ap.add_argument("--out", type=Path, default=RESULTS / "bench_fit.json")
     a = ap.parse_args(argv)
     previous = json.loads(a.out.read_text()) if a.out.exists() else {}

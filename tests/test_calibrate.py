@@ -217,6 +217,62 @@ def test_fit_command_flags_an_unconverged_fit(tiny, stuck_sampler, tmp_path, cap
 
 
 # ---------------------------------------------------------------------------------------------
+# sampler settings: a flag given, else the scenario's fit: section, else the command's default
+
+
+def test_fit_settings_take_the_argument_then_the_scenario_then_the_default(tiny):
+    sc = load_scenario({**TINY, "fit": {"tune": 300, "coords": "softplus", "chains": 3}})
+    settings, source = cal.fit_settings(sc, {"chains": 5, "draws": None}, {"target_accept": 0.95})
+    assert settings == {"draws": 1000, "tune": 300, "chains": 5, "target_accept": 0.95, "coords": "softplus",
+                        "sampler": "nutpie"}
+    assert source == {"draws": "default", "tune": "scenario", "chains": "given", "target_accept": "default",
+                      "coords": "scenario", "sampler": "default"}
+    assert cal.fit_settings(tiny[0])[0] == cal.FIT_DEFAULTS  # no fit: section
+    with pytest.raises(TypeError, match="unknown fit settings: \\['tunes'\\]"):
+        cal.fit_settings(sc, {"tunes": 3})
+
+
+@pytest.mark.parametrize("command", ["fit", "plan"])
+def test_the_scenarios_fit_section_reaches_the_sampler(command, tiny, tmp_path, monkeypatch, capsys):
+    _, _, csv = tiny
+    path = tmp_path / "withfit.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "fit": {"tune": 123, "target_accept": 0.85, "coords": "softplus"}}))
+    seen = {}
+    names = list(TINY["priors"]) + ["noise_enquiries", "noise_new_customers"]
+
+    def fake_sample(model, sampler, draws, tune, chains, seed, target_accept, progress):
+        seen.update(sampler=sampler, draws=draws, tune=tune, chains=chains, target_accept=target_accept,
+                    coords="softplus" if any(v.name.endswith("_softplus__") for v in model.value_vars) else "log")
+        return badly_mixed(names)
+
+    monkeypatch.setattr(cal, "_sample", fake_sample)
+    draws = "--draws" if command == "fit" else "--fit-draws"
+    main([command, str(path), "--data", str(csv), "--out", str(tmp_path / "o"), draws, "200"])
+    # flags win (draws), the scenario's section next (tune, target acceptance, coordinates), then the
+    # command's own defaults (chains: 4 for fit, 2 for plan)
+    assert seen == {"sampler": "nutpie", "draws": 200, "tune": 123, "chains": 4 if command == "fit" else 2,
+                    "target_accept": 0.85, "coords": "softplus"}
+    out = capsys.readouterr().out
+    assert "from the scenario's fit: section: tune 123, target_accept 0.85, coords softplus" in out
+    info = json.loads((tmp_path / "o" / ("fit.json" if command == "fit" else "fit/fit.json")).read_text())
+    assert info["settings_from"]["tune"] == "scenario" and info["settings_from"]["draws"] == "given"
+    assert info["tune"] == 123 and info["target_accept"] == 0.85
+
+
+def test_the_fit_sections_choices_are_the_packages():
+    from typing import get_args
+
+    from journeysim.priors import COORDS
+    from journeysim.schema import FitSpec
+
+    def choices(key):  # (Literal[...] | None)
+        return {a for t in get_args(FitSpec.model_fields[key].annotation) for a in get_args(t)}
+
+    assert choices("coords") == set(COORDS) and choices("sampler") == set(cal.SAMPLERS)
+    assert set(cal.FIT_DEFAULTS) == set(FitSpec.model_fields)
+
+
+# ---------------------------------------------------------------------------------------------
 # the likelihood-free route
 
 

@@ -117,3 +117,16 @@ def test_rerun_replaces_outputs_whole(out_dir):
     assert main(args + ["--weeks", "3"]) == 0
     assert main(args + ["--weeks", "5"]) == 0
     check_outputs(out_dir, engine="twin", weeks=5)
+
+
+def test_output_into_a_closed_pipe_ends_quietly():
+    """``journeysim validate x.yaml | head -1``: the reader stops early; no traceback, status 141."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "journeysim.cli", "validate", str(SCENARIOS / "retail.yaml")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # (before the command has imported anything: its first write finds the pipe closed)
+    err = proc.stderr.read()
+    proc.wait(timeout=120)
+    assert proc.returncode == 141 and b"Traceback" not in err, err.decode()

@@ -61,6 +61,18 @@ CASES: dict[str, tuple[str, list[str]]] = {
         MARKET + TV + "plan: {spend: {tvv: 100}}\n",
         ["plan.spend.tvv", "unknown channel 'tvv'", "did you mean 'tv'?"],
     ),
+    "misspelt_fit_setting": (
+        MARKET + "fit: {target_acept: 0.8}\n",
+        ["fit", "unknown key 'target_acept'", "did you mean 'target_accept'?"],
+    ),
+    "fit_target_accept_out_of_range": (
+        MARKET + "fit: {target_accept: 1.2}\n",
+        ["fit.target_accept", "less than 1"],
+    ),
+    "fit_unknown_coords": (
+        MARKET + "fit: {coords: softplux}\n",
+        ["fit.coords", "'log' or 'softplus'"],
+    ),
     "event_outside_horizon": (
         MARKET + "events: [{name: promo, weeks: [3, 6], multiply: {considering->purchased: 0.5}}]\n",
         ["events[0] (promo).weeks", "3..6", "not inside the horizon 1..4"],

@@ -33,6 +33,40 @@ __all__ = ["build_model", "calibrate", "Fit", "load_fit", "posterior_params", "p
            "SAMPLERS", "initial_X", "observed_inputs"]
 
 SAMPLERS = ("nutpie", "pymc", "numpyro")
+#: Sampler settings when neither the call nor the scenario's ``fit:`` section gives them.
+FIT_DEFAULTS = {"draws": 1000, "tune": 1000, "chains": 4, "target_accept": 0.9, "coords": "log", "sampler": "nutpie"}
+
+
+def fit_settings(scenario, given: dict | None = None, defaults: dict | None = None) -> tuple[dict, dict]:
+    """The sampler settings of a fit, and where each came from.
+
+    Each of ``draws, tune, chains, target_accept, coords, sampler`` is taken from ``given`` (an
+    explicit argument or command-line flag) when it is not None, else from the scenario's ``fit:``
+    section, else from ``defaults`` (:data:`FIT_DEFAULTS`). Returns ``(settings, source)`` with
+    ``source[key]`` one of ``"given"``, ``"scenario"``, ``"default"``.
+    """
+    given = given or {}
+    defaults = {**FIT_DEFAULTS, **(defaults or {})}
+    unknown = set(given) - set(FIT_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown fit settings: {sorted(unknown)}")
+    spec = getattr(getattr(scenario, "spec", None), "fit", None)
+    settings, source = {}, {}
+    for key, default in defaults.items():
+        from_scenario = getattr(spec, key, None) if spec is not None else None
+        if given.get(key) is not None:
+            settings[key], source[key] = given[key], "given"
+        elif from_scenario is not None:
+            settings[key], source[key] = from_scenario, "scenario"
+        else:
+            settings[key], source[key] = default, "default"
+    return settings, source
+
+
+def scenario_settings_note(settings: dict, source: dict) -> str:
+    """``"from the scenario's fit: section: tune 300, ..."`` (the settings it supplied), or ``""``."""
+    keys = [k for k, v in source.items() if v == "scenario"]
+    return "from the scenario's fit: section: " + ", ".join(f"{k} {settings[k]}" for k in keys) if keys else ""
 #: Convergence thresholds: max r-hat, min bulk ESS per chain, divergences allowed.
 RHAT_MAX = 1.01
 ESS_PER_CHAIN = 100
@@ -215,10 +249,11 @@ def _diagnostics(idata, names) -> tuple[pd.DataFrame, dict]:
     return summ, stats
 
 
-def calibrate(scenario, data: ObservedData, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
-              sampler: str = "nutpie", seed: int | None = None, method: str = "nuts", target_accept: float = 0.9,
-              progress: bool = False, priors: dict[str, str] | None = None, abc_agents: int = 2000,
-              abc_draws: int | None = None, paths=None, executor: Any = None, coords: str = "log") -> Fit:
+def calibrate(scenario, data: ObservedData, *, draws: int | None = None, tune: int | None = None,
+              chains: int | None = None, sampler: str | None = None, seed: int | None = None, method: str = "nuts",
+              target_accept: float | None = None, progress: bool = False, priors: dict[str, str] | None = None,
+              abc_agents: int = 2000, abc_draws: int | None = None, paths=None, executor: Any = None,
+              coords: str | None = None, defaults: dict | None = None) -> Fit:
     """Calibrate a scenario's uncertain parameters on observed data.
 
     Parameters
@@ -226,14 +261,18 @@ def calibrate(scenario, data: ObservedData, *, draws: int = 1000, tune: int = 10
     scenario, data
         The scenario (with ``observations:`` and, optionally, ``priors:``) and its observed data
         (:func:`journeysim.data.read_observed`).
-    draws, tune, chains
-        NUTS settings.
+    draws, tune, chains, target_accept
+        NUTS settings (default 1000, 1000, 4, 0.9).
     sampler
         ``nutpie`` (default, fast), ``pymc`` or ``numpyro`` (needs jax).
     coords
         The sampler's coordinates of lognormal parameters: ``log`` (default) or ``softplus``
         (:func:`journeysim.priors.SoftplusScaled`; fewer gradients per draw when the data pin
         the effects down, e.g. retail: see the README). Same model either way.
+
+        Each of these six left as None is taken from the scenario's ``fit:`` section if it has the
+        key, else ``defaults`` (a caller's own, e.g. ``journeysim plan``'s two chains), else
+        :data:`FIT_DEFAULTS` (:func:`fit_settings`); ``Fit.info["settings_from"]`` records which.
     method
         ``nuts`` (the twin as likelihood) or ``abc`` (the agent engine with SMC; small sizes: see
         :mod:`journeysim.abcsmc`).
@@ -250,6 +289,10 @@ def calibrate(scenario, data: ObservedData, *, draws: int = 1000, tune: int = 10
         Posterior, diagnostics, and ``converged`` (r-hat <= 1.01, bulk ESS >= 100 per chain, no
         divergences). A fit that did not converge warns loudly; forecasting refuses it unless told.
     """
+    settings, settings_from = fit_settings(scenario, dict(draws=draws, tune=tune, chains=chains, sampler=sampler,
+                                                          target_accept=target_accept, coords=coords), defaults)
+    draws, tune, chains, sampler = (settings[k] for k in ("draws", "tune", "chains", "sampler"))
+    target_accept, coords = settings["target_accept"], settings["coords"]
     if sampler not in SAMPLERS:
         from journeysim.errors import did_you_mean
 
@@ -275,7 +318,8 @@ def calibrate(scenario, data: ObservedData, *, draws: int = 1000, tune: int = 10
     seconds = time.perf_counter() - t0
     summ, stats = _diagnostics(idata, space.names)
     info = {"seconds": seconds, "sampler": sampler if method == "nuts" else "smc", "method": method, "seed": seed,
-            "coords": coords if method == "nuts" else None,
+            "coords": coords if method == "nuts" else None, "tune": tune if method == "nuts" else None,
+            "target_accept": target_accept if method == "nuts" else None, "settings_from": settings_from,
             "scenario": scenario.name, "scenario_file": str(scenario.source) if scenario.source else None,
             "data_file": data.source, "weeks": data.weeks, "first_week": str(data.dates[0].date()), **stats}
     if method == "abc":

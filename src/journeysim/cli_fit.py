@@ -74,9 +74,15 @@ def cmd_fit(args) -> int:
 
         executor = get_executor(executor, where="--scheduler" if args.scheduler else "--workers")
     out = Path(args.out)
+    from journeysim.calibrate import fit_settings, scenario_settings_note
+
+    st, src = fit_settings(sc, dict(draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler,
+                                    target_accept=args.target_accept, coords=args.coords))
     if not args.quiet:
         print(f"calibrating '{sc.name}' on {data.weeks} weeks of {data_path} "
-              f"({args.chains} chains x {args.draws} draws, {args.sampler}, method {args.method}) ...", flush=True)
+              f"({st['chains']} chains x {st['draws']} draws, {st['sampler']}, method {args.method}) ...", flush=True)
+        if scenario_settings_note(st, src):
+            print("   " + scenario_settings_note(st, src), flush=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", JourneysimWarning)
         fit = calibrate(sc, data, draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler,
@@ -126,20 +132,24 @@ def cmd_fit(args) -> int:
 def register(sub) -> None:
     from journeysim.cli import _positive_int
 
-    f = sub.add_parser("fit", help="calibrate a scenario's uncertain parameters on observed weekly data")
+    f = sub.add_parser("fit", help="calibrate a scenario's uncertain parameters on observed weekly data",
+                       description="Calibrate a scenario's uncertain parameters on observed weekly data. Sampler "
+                                   "settings not given as flags come from the scenario's fit: section, else the "
+                                   "defaults named below.")
     f.add_argument("scenario", help="scenario YAML file (with observations: and priors:)")
     f.add_argument("--data", help="observed weekly CSV (default: the scenario's data:)")
     f.add_argument("--out", default="out/fit", help="output directory")
-    f.add_argument("--draws", type=int, default=1000)
-    f.add_argument("--tune", type=int, default=1000)
-    f.add_argument("--chains", type=int, default=4)
-    f.add_argument("--sampler", choices=["nutpie", "pymc", "numpyro"], default="nutpie")
+    # (sampler settings: a flag given wins, else the scenario's fit: section, else the default named)
+    f.add_argument("--draws", type=int, help="draws per chain (default 1000)")
+    f.add_argument("--tune", type=int, help="tuning steps per chain (default 1000)")
+    f.add_argument("--chains", type=int, help="chains (default 4)")
+    f.add_argument("--sampler", choices=["nutpie", "pymc", "numpyro"], help="NUTS sampler (default nutpie)")
     f.add_argument("--method", choices=["nuts", "abc"], default="nuts",
                    help="nuts: the twin as likelihood; abc: the agent engine with SMC (small sizes)")
     f.add_argument("--seed", type=int, default=None)
-    f.add_argument("--target-accept", type=float, default=0.9,
+    f.add_argument("--target-accept", type=float,
                    help="NUTS target acceptance (default 0.9; raise it, e.g. 0.95, if the fit reports divergences)")
-    f.add_argument("--coords", choices=["log", "softplus"], default="log",
+    f.add_argument("--coords", choices=["log", "softplus"],
                    help="sampler coordinates of lognormal parameters (default log; softplus: fewer gradients per "
                         "draw when the data pin the effects down, e.g. the retail example; same model)")
     f.add_argument("--abc-agents", type=_positive_int, default=2000, metavar="N", help="abc: agents per simulation")

@@ -192,11 +192,16 @@ def cmd_optimize(args) -> int:
     return 0
 
 
+#: ``journeysim plan``'s own defaults for its fit (where they differ from ``calibrate``'s): two chains,
+#: a higher target acceptance. Flags and the scenario's ``fit:`` section come first.
+PLAN_FIT_DEFAULTS = {"chains": 2, "target_accept": 0.95}
+
+
 def cmd_plan(args) -> int:
     """Calibrate (unless --posterior is given), then forecast and compare the example plans."""
     import warnings
 
-    from journeysim.calibrate import calibrate, posterior_predictive
+    from journeysim.calibrate import calibrate, fit_settings, posterior_predictive, scenario_settings_note
     from journeysim.cli_fit import plot_ppc
     from journeysim.errors import JourneysimWarning
     from journeysim.io import save_figure, write_json
@@ -205,13 +210,16 @@ def cmd_plan(args) -> int:
     sc, data, fit = _load(args)
     out = Path(args.out)
     if fit is None:
+        st, src = fit_settings(sc, dict(draws=args.fit_draws, tune=args.tune, chains=args.chains,
+                                        target_accept=args.target_accept, coords=args.coords), PLAN_FIT_DEFAULTS)
         if not args.quiet:
-            print(f"1/2 calibrating '{sc.name}' on {data.weeks} observed weeks ({args.chains} chains x "
-                  f"{args.fit_draws} draws) ...", flush=True)
+            note = scenario_settings_note(st, src)
+            print(f"1/2 calibrating '{sc.name}' on {data.weeks} observed weeks ({st['chains']} chains x "
+                  f"{st['draws']} draws{'; ' + note if note else ''}) ...", flush=True)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", JourneysimWarning)
             fit = calibrate(sc, data, draws=args.fit_draws, tune=args.tune, chains=args.chains, seed=args.seed,
-                            target_accept=args.target_accept, coords=args.coords)
+                            target_accept=args.target_accept, coords=args.coords, defaults=PLAN_FIT_DEFAULTS)
         fit.save(out / "fit")
         ppc = posterior_predictive(fit, sc, data, max_draws=200, seed=fit.info["seed"])
         save_figure(plot_ppc(ppc, f"Posterior predictive check: {sc.name}"), out / "fit" / "ppc.png")
@@ -276,13 +284,14 @@ def register(sub) -> None:
     _common(p, posterior_required=False)
     p.add_argument("--posterior", metavar="FIT_DIR", help="reuse a fit instead of calibrating")
     p.add_argument("--plan", action="append", metavar="PLAN", help="plan file (default: the scenario's plans:)")
-    p.add_argument("--fit-draws", type=int, default=1000, help="draws per chain of the fit (default 1000)")
-    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain of the fit (default 1000)")
-    p.add_argument("--chains", type=int, default=2)
-    p.add_argument("--target-accept", type=float, default=0.95,
+    # (the fit's sampler settings: a flag given wins, else the scenario's fit: section, else PLAN_FIT_DEFAULTS)
+    p.add_argument("--fit-draws", type=int, help="draws per chain of the fit (default 1000)")
+    p.add_argument("--tune", type=int, help="tuning steps per chain of the fit (default 1000)")
+    p.add_argument("--chains", type=int, help="chains of the fit (default 2)")
+    p.add_argument("--target-accept", type=float,
                    help="NUTS target acceptance of the fit (default 0.95: smaller steps, no divergences on the examples)")
-    p.add_argument("--coords", choices=["log", "softplus"], default="log",
-                   help="sampler coordinates of the fit's lognormal parameters (see journeysim fit --help)")
+    p.add_argument("--coords", choices=["log", "softplus"],
+                   help="sampler coordinates of the fit's lognormal parameters (default log; see journeysim fit --help)")
     p.add_argument("--seed", type=int)
     p.add_argument("--metric", default="purchases")
     p.set_defaults(func=cmd_plan)

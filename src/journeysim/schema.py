@@ -26,6 +26,7 @@ __all__ = [
     "PlanSpec",
     "EventSpec",
     "ObservationSpec",
+    "FitSpec",
     "ScenarioSpec",
 ]
 
@@ -227,6 +228,19 @@ class ObservationSpec(Strict):
     scale: float = Field(1.0, gt=0, description="observed = scale x simulated (e.g. a tracking rate)")
 
 
+class FitSpec(Strict):
+    """The sampler settings a model is known to fit well with (``journeysim fit`` / ``plan`` and
+    :func:`~journeysim.calibrate.calibrate` use them unless told otherwise; omitted keys keep the
+    command's defaults)."""
+
+    draws: int | None = Field(None, gt=0, description="posterior draws per chain")
+    tune: int | None = Field(None, ge=0, description="tuning (warm-up) steps per chain")
+    chains: int | None = Field(None, gt=0, description="chains")
+    target_accept: float | None = Field(None, gt=0, lt=1, description="NUTS target acceptance")
+    coords: Literal["log", "softplus"] | None = Field(None, description="sampler coordinates of lognormal parameters")
+    sampler: Literal["nutpie", "pymc", "numpyro"] | None = None
+
+
 class ScenarioSpec(Strict):
     """A whole scenario file."""
 
@@ -241,6 +255,7 @@ class ScenarioSpec(Strict):
     events: list[EventSpec] = Field(default_factory=list)
     observations: list[ObservationSpec] = Field(default_factory=list)
     priors: dict[str, str] = Field(default_factory=dict, description="parameter -> prior, e.g. 'lognormal(0.01, 0.5)'")
+    fit: FitSpec = Field(default_factory=FitSpec, description="sampler settings of the calibration (flags override)")
     data: str | None = Field(None, description="observed weekly CSV, relative to the scenario file")
     plans: list[str] = Field(default_factory=list, description="example plan files (YAML/CSV) compared by "
                              "`journeysim plan`, relative to the scenario file")
