@@ -7,7 +7,7 @@ r-hat <= 1.01 and no divergences.
 For each scenario the script times, separately:
 
 * **build**: the PyMC graph (:func:`journeysim.calibrate.build_model`);
-* **compile**: ``nutpie.compile_pymc_model`` (pytensor rewrites + numba/LLVM), paid once per
+* **compile**: ``calibrate.compile_nutpie`` (nutpie's numba backend: pytensor rewrites + numba/LLVM), paid once per
   model and process;
 * **logp+grad**: one evaluation of the log density and its gradient, the unit of NUTS work
   (median of repeated calls of the compiled function at the initial point);
@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from bench_twin_kernel import _median_ms  # experiments/ is on sys.path when a script of it runs
-from journeysim.calibrate import _diagnostics, build_model, fit_settings
+from journeysim.calibrate import _diagnostics, build_model, compile_nutpie, fit_settings
 from journeysim.data import read_observed
 from journeysim.io import write_json
 from journeysim.priors import COORDS
@@ -77,7 +77,7 @@ def bench(name: str, chains: int | None, draws: int | None, tune: int | None, co
     model = build_model(sc, data, fused=fused, coords=coords)
     build_s = time.perf_counter() - t
     t = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(model, backend="numba")
+    compiled = compile_nutpie(model)
     compile_s = time.perf_counter() - t
     grad_s = _grad_time(compiled)
     print(f"  {name}: build {build_s:.1f} s, compile {compile_s:.1f} s, logp+grad "

@@ -8,7 +8,7 @@ call at the initial point (30 calls after a warm-up):
 
 * **pytensor**: ``model.logp_dlogp_function()`` (PyTensor's default C backend, the function PyMC's
   own NUTS calls);
-* **nutpie** (``--nutpie``): ``nutpie.compile_pymc_model(model, backend="numba")`` and its
+* **nutpie** (``--nutpie``): ``calibrate.compile_nutpie(model)`` (nutpie's numba backend) and its
   ``logp_func`` (the function nutpie samples with), with the compile time.
 
 It also checks that both give the same logp and gradient. Timings depend on the machine's load
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from journeysim.calibrate import build_model
+from journeysim.calibrate import build_model, compile_nutpie
 from journeysim.data import read_observed
 from journeysim.scenario import load_scenario
 
@@ -59,10 +59,8 @@ def _pytensor(model, n):
 
 
 def _nutpie(model, n):
-    import nutpie
-
     t = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(model, backend="numba")
+    compiled = compile_nutpie(model)
     compile_s = time.perf_counter() - t
     x = np.asarray(compiled.initial_point_func(0), float) if hasattr(compiled, "initial_point_func") else None
     f = compiled.logp_func

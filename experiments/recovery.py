@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from journeysim.calibrate import _diagnostics, build_model
+from journeysim.calibrate import _diagnostics, build_model, compile_nutpie
 from journeysim.data import read_observed
 from journeysim.io import write_json
 from journeysim.priors import build_space
@@ -81,7 +81,7 @@ def recover(name: str, seeds: list[int], draws: int, tune: int, chains: int, che
             if compiled is None or not swappable:
                 t = time.perf_counter()
                 model = build_model(sc, data, space, observed_as_data=swappable)
-                compiled = nutpie.compile_pymc_model(model, backend="numba")
+                compiled = compile_nutpie(model)
                 compile_s.append(time.perf_counter() - t)
                 cm = compiled
             else:

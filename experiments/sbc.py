@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from journeysim.calibrate import NOISE_PRIOR_SIGMA, build_model
+from journeysim.calibrate import NOISE_PRIOR_SIGMA, build_model, compile_nutpie
 from journeysim.data import read_observed
 from journeysim.io import save_figure, write_json
 from journeysim.observe import expected_kpi, sample_kpi, weekly_arrays
@@ -116,7 +116,7 @@ def run(n: int, draws: int, tune: int, chains: int, seed: int) -> dict:
         data = template_data(sc, first, Path(tmp))
     t0 = time.perf_counter()
     model = build_model(sc, data, space, observed_as_data=True)
-    compiled = nutpie.compile_pymc_model(model, backend="numba")
+    compiled = compile_nutpie(model)
     compile_s = time.perf_counter() - t0
 
     ranks = np.zeros((n, len(names)), int)

@@ -62,10 +62,14 @@ try:
 
     HAVE_NUMBA = True
 
-    # Floating-point semantics: IEEE except that sums may be reassociated and a * b + c contracted
-    # (no "fast" assumptions about inf or nan: fhalf = inf is used). error_model="numpy": x / 0 gives
-    # inf or nan as in numpy, not an exception.
-    _FLAGS = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract", "reassoc", "arcp", "nsz"})
+    # Floating-point semantics: IEEE except that a * b + c may be contracted into one fused
+    # multiply-add (no "fast" assumptions about inf or nan: fhalf = inf is used). Sums are not
+    # reassociated: with "reassoc" (and "arcp", "nsz") the kernels gave results differing in the
+    # last bits depending on whether the model was compiled afresh or loaded from the caches, and a
+    # seed no longer fixed the draws; without them the draws are bit-identical either way
+    # (README, "Reproducibility"), for a few per cent of speed. error_model="numpy": x / 0 gives inf or nan
+    # as in numpy, not an exception.
+    _FLAGS = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 
     def _njit(f=None, *, inline=False):
         if f is None:

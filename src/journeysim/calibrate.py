@@ -30,7 +30,7 @@ from journeysim.priors import ParamSpace, build_space, check_coords
 from journeysim.twin import TwinMatrices, TwinState, twin_step
 
 __all__ = ["build_model", "calibrate", "Fit", "load_fit", "posterior_params", "posterior_predictive",
-           "SAMPLERS", "initial_X", "observed_inputs"]
+           "SAMPLERS", "initial_X", "observed_inputs", "fit_settings", "FIT_DEFAULTS", "compile_nutpie"]
 
 SAMPLERS = ("nutpie", "pymc", "numpyro")
 #: Sampler settings when neither the call nor the scenario's ``fit:`` section gives them.
@@ -338,23 +338,29 @@ def calibrate(scenario, data: ObservedData, *, draws: int | None = None, tune: i
     return fit
 
 
+def compile_nutpie(model):
+    """nutpie's compiled model of a PyMC model (its numba backend), made reproducible.
+
+    The same seed gives the same draws bit for bit whatever state numba's and PyTensor's compile
+    caches are in: PyTensor's fast-math flags are off while it compiles (with them, a model compiled
+    afresh and the same model loaded from the caches differed in the last bits, enough to send a
+    chain elsewhere), and the twin kernels allow only fused multiply-adds (:mod:`journeysim._twin_kernel`).
+    The numba backend is used even where JAX is installed: the fused twin has no JAX implementation.
+    """
+    import nutpie
+    import pytensor
+
+    with pytensor.config.change_flags(numba__fastmath=False):
+        return nutpie.compile_pymc_model(model, backend="numba")
+
+
 def _sample(model, sampler, draws, tune, chains, seed, target_accept, progress):
     import pymc as pm
 
     if sampler == "nutpie":
         import nutpie
 
-        backend = "numba"
-        try:
-            import jax  # noqa: F401
-
-            backend = "jax"
-        except ImportError:
-            pass
-        kw = {"backend": backend}
-        if backend == "jax":
-            kw["gradient_backend"] = "jax"
-        compiled = nutpie.compile_pymc_model(model, **kw)
+        compiled = compile_nutpie(model)
         idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=min(chains, 2), seed=seed,
                               progress_bar=progress, target_accept=target_accept,
                               low_rank_modified_mass_matrix=True)
