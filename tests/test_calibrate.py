@@ -232,6 +232,16 @@ def test_fit_settings_take_the_argument_then_the_scenario_then_the_default(tiny)
         cal.fit_settings(sc, {"tunes": 3})
 
 
+@pytest.mark.parametrize("flag, value, message", [("--draws", "0", "draws must be a whole number >= 1, got 0"),
+                                                   ("--tune", "-5", "tune must be a whole number >= 0, got -5"),
+                                                   ("--chains", "0", "chains must be a whole number >= 1, got 0")])
+def test_bad_sampler_sizes_are_named(tiny, tmp_path, capsys, flag, value, message):
+    _, path, csv = tiny
+    assert main(["fit", str(path), "--data", str(csv), "--out", str(tmp_path / "o"), flag, value, "--quiet"]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize("command", ["fit", "plan"])
 def test_the_scenarios_fit_section_reaches_the_sampler(command, tiny, tmp_path, monkeypatch, capsys):
     _, _, csv = tiny

@@ -300,6 +300,9 @@ def calibrate(scenario, data: ObservedData, *, draws: int | None = None, tune: i
     check_coords(coords)  # (before any work; build_model checks it too)
     if not 0.0 < float(target_accept) < 1.0:
         raise InputError(f"target_accept must lie strictly between 0 and 1, got {target_accept}", "target_accept")
+    for key, lowest in (("draws", 1), ("tune", 0), ("chains", 1)):
+        if not isinstance(settings[key], (int, np.integer)) or settings[key] < lowest:
+            raise InputError(f"{key} must be a whole number >= {lowest}, got {settings[key]!r}", key)
     seed = scenario.seed if seed is None else seed
     space = build_space(scenario, priors)
     t0 = time.perf_counter()
