@@ -67,6 +67,8 @@ def scenario_settings_note(settings: dict, source: dict) -> str:
     """``"from the scenario's fit: section: tune 300, ..."`` (the settings it supplied), or ``""``."""
     keys = [k for k, v in source.items() if v == "scenario"]
     return "from the scenario's fit: section: " + ", ".join(f"{k} {settings[k]}" for k in keys) if keys else ""
+
+
 #: Convergence thresholds: max r-hat, min bulk ESS per chain, divergences allowed.
 RHAT_MAX = 1.01
 ESS_PER_CHAIN = 100

@@ -49,7 +49,7 @@ def ppc_coverage(ppc) -> dict:
 
 
 def cmd_fit(args) -> int:
-    from journeysim.calibrate import calibrate, posterior_predictive
+    from journeysim.calibrate import calibrate, fit_settings, posterior_predictive, scenario_settings_note
     from journeysim.cli_plan import _executor
     from journeysim.data import read_observed
     from journeysim.errors import InputError, JourneysimWarning
@@ -74,15 +74,14 @@ def cmd_fit(args) -> int:
 
         executor = get_executor(executor, where="--scheduler" if args.scheduler else "--workers")
     out = Path(args.out)
-    from journeysim.calibrate import fit_settings, scenario_settings_note
-
     st, src = fit_settings(sc, dict(draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler,
                                     target_accept=args.target_accept, coords=args.coords))
     if not args.quiet:
         print(f"calibrating '{sc.name}' on {data.weeks} weeks of {data_path} "
               f"({st['chains']} chains x {st['draws']} draws, {st['sampler']}, method {args.method}) ...", flush=True)
-        if scenario_settings_note(st, src):
-            print("   " + scenario_settings_note(st, src), flush=True)
+        note = scenario_settings_note(st, src)
+        if note:
+            print("   " + note, flush=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", JourneysimWarning)
         fit = calibrate(sc, data, draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler,

@@ -315,6 +315,7 @@ def build_space(scenario, priors: dict[str, str] | None = None) -> ParamSpace:
 #: The sampler's coordinates of lognormal parameters (``calibrate(coords=...)``, ``fit --coords``).
 COORDS = ("log", "softplus")
 
+
 def check_coords(coords: str) -> None:
     """Refuse an unknown :data:`COORDS` value, naming it (``InputError`` at key ``coords``)."""
     if coords not in COORDS:
