@@ -10,24 +10,13 @@ Every public function takes ``use_numba`` (``None``: numba when available).
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
+
+from journeysim._util.numba import HAVE_NUMBA, njit
+from journeysim._util.numba import use_numba as _numba
 
 __all__ = ["advance_clocks", "choose_edges", "deliver", "targeted", "HAVE_NUMBA"]
 
-try:
-    if os.environ.get("JOURNEYSIM_NO_NUMBA"):
-        raise ImportError
-    import numba
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - exercised with JOURNEYSIM_NO_NUMBA
-    HAVE_NUMBA = False
-
-
-def _numba(use_numba: bool | None) -> bool:
-    return HAVE_NUMBA if use_numba is None else bool(use_numba)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,7 +76,7 @@ def _targeted_numpy(group, mask):
 
 if HAVE_NUMBA:
 
-    @numba.njit(cache=True, nogil=True)
+    @njit(contract=False)
     def _advance_clocks_numba(group, clock, memory, htab, coef, dt, active):  # pragma: no cover - compiled
         # One pass over the agents per source, each a gather-multiply-add that vectorises (faster
         # than one pass with a loop over sources per agent, and than blocks of agents). Per agent
@@ -112,7 +101,7 @@ if HAVE_NUMBA:
                 n_moved += 1
         return moved[:n_moved].copy()
 
-    @numba.njit(cache=True, nogil=True)
+    @njit(contract=False)
     def _choose_edges_numba(movers, group, memory, scale, out_tab, base_eff, B, use_b, S, r):  # pragma: no cover
         n = movers.shape[0]
         width = out_tab.shape[1]
@@ -149,7 +138,7 @@ if HAVE_NUMBA:
             total[j] = acc
         return edge, total
 
-    @numba.njit(cache=True, nogil=True)
+    @njit(contract=False)
     def _deliver_numba(cand, u, group, w, need, mem_k, reached, bit, val):  # pragma: no cover - compiled
         # two passes: compact the accepted candidates (without branches), then touch them
         n = cand.shape[0]
@@ -174,7 +163,7 @@ if HAVE_NUMBA:
             reached[i] = r | b
         return got, fresh
 
-    @numba.njit(cache=True, nogil=True)
+    @njit(contract=False)
     def _targeted_numba(group, mask):  # pragma: no cover - compiled
         n = group.shape[0]
         out = np.empty(n, np.int32)

@@ -15,23 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from journeysim._util.numba import njit
 from journeysim._twin_kernel import HAVE_NUMBA, _step_forward_ws, _struct_args, _workspace, kernel_structure
 from journeysim.executor import default_workers
 
 __all__ = ["run_weekly", "HAVE_NUMBA"]
 
-if HAVE_NUMBA:
-    import numba
-
-    def _jit(f):
-        return numba.njit(cache=True, nogil=True)(f)
-else:  # pragma: no cover - exercised with JOURNEYSIM_NO_NUMBA
-
-    def _jit(f):
-        return f
-
-
-@_jit
+@njit
 def _run_weekly(lo, hi, X0, touches, em, cm, base, beta, carryover, fhalf, wom_rate, dt, steps, C,
                 srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                 flow_w, new_w, rep_w, ref_w, imp_w, N_end, reach_w):  # pragma: no cover - compiled

@@ -50,37 +50,12 @@ from pytensor.gradient import DisconnectedType, grad_not_implemented
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
+from journeysim._util.numba import HAVE_NUMBA
+from journeysim._util.numba import njit as _njit
 from journeysim.dynamics import TINY
 
 __all__ = ["KernelStructure", "kernel_structure", "twin_scan_forward", "twin_scan_backward", "TwinScan",
            "TwinScanGrad", "twin_scan", "HAVE_NUMBA"]
-
-try:
-    if os.environ.get("JOURNEYSIM_NO_NUMBA"):
-        raise ImportError
-    import numba
-
-    HAVE_NUMBA = True
-
-    # Floating-point semantics: IEEE except that a * b + c may be contracted into one fused
-    # multiply-add (no "fast" assumptions about inf or nan: fhalf = inf is used). Sums are not
-    # reassociated: with "reassoc" (and "arcp", "nsz") the kernels gave results differing in the
-    # last bits depending on whether the model was compiled afresh or loaded from the caches, and a
-    # seed no longer fixed the draws; without them the draws are bit-identical either way
-    # (README, "Reproducibility"), for a few per cent of speed. error_model="numpy": x / 0 gives inf or nan
-    # as in numpy, not an exception.
-    _FLAGS = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-
-    def _njit(f=None, *, inline=False):
-        if f is None:
-            return lambda g: numba.njit(inline="always" if inline else "never", **_FLAGS)(g)
-        return numba.njit(**_FLAGS)(f)
-except ImportError:  # pragma: no cover - exercised with JOURNEYSIM_NO_NUMBA
-    HAVE_NUMBA = False
-
-    def _njit(f=None, *, inline=False):
-        return (lambda g: g) if f is None else f
-
 
 class KernelStructure(NamedTuple):
     """Index arrays of a structure (from :class:`~journeysim.twin.TwinMatrices`), for the kernels.
