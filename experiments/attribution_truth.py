@@ -2,7 +2,7 @@
 
 Simulates ``scenarios/retail.yaml`` with every channel on (logging the journeys of a sample of
 agents), and with each channel (tv, social, search, display, store, word of mouth) switched off
-in turn, under common random numbers (:class:`journeysim.groundtruth.CRNSimulation`), over a few
+in turn, under common random numbers (:class:`journeysim.engine.crn.CRNSimulation`), over a few
 replications. The path table of the full runs is attributed with every method, and each
 method's credit is set beside the channel's true incremental purchases.
 
@@ -26,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from journeysim.attribution import DEFAULT_METHODS, attribute
-from journeysim.groundtruth import compare_with_attribution, incremental_truth, plot_truth_comparison
-from journeysim.io import save_figure, write_json
-from journeysim.scenario import load_scenario
+from journeysim._util.files import save_figure, write_json
+from journeysim.model.scenario import load_scenario
+from journeysim.paths.attribution import DEFAULT_METHODS, attribute
+from journeysim.paths.groundtruth import compare_with_attribution, incremental_truth
+from journeysim.plots.attribution import plot_truth_comparison
 
 HERE = Path(__file__).resolve().parent
 SCENARIO = HERE.parent / "scenarios" / "retail.yaml"
@@ -84,7 +85,7 @@ def main() -> None:
 
     result = {
         "experiment": "attribution_truth",
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": "python experiments/attribution_truth.py" + (" --quick" if args.quick else ""),
         "scenario": str(SCENARIO.relative_to(HERE.parent)),
         "settings": {k: v for k, v in truth.info.items() if k != "seconds"},

@@ -2,7 +2,7 @@
 two local worker processes (a script, not a test).
 
 ``journeysim fit --method abc`` hands each SMC stage's particles to the executor as one batch
-(:mod:`journeysim.abcsmc`). This script fits the funnel3 example (its shipped observed data) with the
+(:mod:`journeysim.inference.abc`). This script fits the funnel3 example (its shipped observed data) with the
 agent engine as simulator, once per executor, checks that the posteriors are bit for bit the same,
 and reports the wall time, the number of agent runs and the speed-up from 1 to 2 workers, with the
 machine's load average before and after.
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from journeysim.calibrate import calibrate
-from journeysim.data import read_observed
-from journeysim.executor import InProcessExecutor, LocalExecutor
-from journeysim.io import write_json
-from journeysim.scenario import load_scenario
+from journeysim._util.files import write_json
+from journeysim.inference.sampling import calibrate
+from journeysim.io.observed import read_observed
+from journeysim.model.scenario import load_scenario
+from journeysim.scale.local import InProcessExecutor, LocalExecutor
 
 ROOT = Path(__file__).resolve().parents[1]
 

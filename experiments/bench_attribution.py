@@ -1,8 +1,8 @@
 """Benchmark of the path-level attribution methods (a script, not a test).
 
 Builds a synthetic path table of distinct paths over a set of channels with a fixed seed, then
-times every method of :mod:`journeysim.attribution` as a user would call it (table in, credits
-out, validation and parsing included), plus :func:`journeysim.attribution.attribute` with all of
+times every method of :mod:`journeysim.paths.attribution` as a user would call it (table in, credits
+out, validation and parsing included), plus :func:`journeysim.paths.attribution.attribute` with all of
 them at once. Each timing is the best of ``--repeat`` runs.
 
 Usage::
@@ -21,15 +21,9 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from journeysim.attribution import (
-    DEFAULT_METHODS,
-    attribute,
-    first_touch,
-    last_touch,
-    linear_touch,
-    markov_removal_effects,
-    shapley_values,
-)
+from journeysim.paths.attribution import DEFAULT_METHODS, attribute, first_touch, last_touch, linear_touch
+from journeysim.paths.markov import markov_removal_effects
+from journeysim.paths.shapley import shapley_values
 
 CHANNEL_NAMES = (
     "tv", "radio", "search", "social", "display", "email",

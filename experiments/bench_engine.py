@@ -2,7 +2,7 @@
 
 Three measurements on the retail scenario (``scenarios/retail.yaml``: 5,000,000 people):
 
-1. **Array engine** (:class:`journeysim.engine.Simulation`): ``--agents`` agents (default
+1. **Array engine** (:class:`journeysim.engine.simulation.Simulation`): ``--agents`` agents (default
    1,000,000, so one agent stands for 5 people) over ``--weeks`` weeks of daily steps (default 52,
    i.e. 364 days). Reports wall time (building the simulation, running it and labelling the
    weekly dataset; the scenario is compiled beforehand), agent-days per second, the growth of the
@@ -11,9 +11,9 @@ Three measurements on the retail scenario (``scenarios/retail.yaml``: 5,000,000 
    compilation (or loading its cache) is not timed; its time is reported on its own.
 2. **Per-process design** (:class:`PerProcessSimulation`, below): the same model written the
    straightforward way, one Python object and one SimPy process per customer. A shared process
-   computes the day's per-group tables with the same functions of :mod:`journeysim.dynamics`
-   as the engine (:func:`~journeysim.dynamics.delivery`, :func:`~journeysim.dynamics.wom_touches`,
-   :func:`~journeysim.dynamics.hazard_terms`); each customer then draws its Poisson touches per
+   computes the day's per-group tables with the same functions of :mod:`journeysim.model.dynamics`
+   as the engine (:func:`~journeysim.model.dynamics.delivery`, :func:`~journeysim.model.dynamics.wom_touches`,
+   :func:`~journeysim.model.dynamics.hazard_terms`); each customer then draws its Poisson touches per
    source, updates its exposure memory, integrates its hazard on an exponential clock and, when
    the clock runs out, moves along one edge out of its stage with competing risks. Run at
    ``--per-process-agents`` (default 100,000) over ``--per-process-weeks`` (default 4):
@@ -56,13 +56,13 @@ from pathlib import Path
 import numpy as np
 import simpy
 
-from journeysim import _kernels
-from journeysim.dynamics import delivery, hazard_terms, wom_touches
-from journeysim.engine import Simulation
+from journeysim.engine import _kernels
+from journeysim.engine.simulation import Simulation
 from journeysim.errors import InputError
-from journeysim.plan import Plan
-from journeysim.rng import Streams
-from journeysim.scenario import Scenario, load_scenario
+from journeysim.model.dynamics import delivery, hazard_terms, wom_touches
+from journeysim.model.plan import Plan
+from journeysim.model.rng import Streams
+from journeysim.model.scenario import Scenario, load_scenario
 
 HERE = Path(__file__).resolve().parent
 SCENARIO = HERE.parent / "scenarios" / "retail.yaml"
@@ -213,7 +213,7 @@ class Customer:
 
     __slots__ = ("sim", "p", "g", "clock", "mem", "last_purchase")
 
-    def __init__(self, sim: "PerProcessSimulation", p: int, g: int, clock: float, last_purchase: int):
+    def __init__(self, sim: PerProcessSimulation, p: int, g: int, clock: float, last_purchase: int):
         self.sim = sim
         self.p = p
         self.g = g
@@ -304,8 +304,8 @@ class PerProcessSimulation:
     """The engine's model with one Python object and one SimPy process per customer.
 
     Shared processes: ``market`` (offset 0.0: spend -> touches, word of mouth, per-group touch
-    rates and effectiveness with :func:`~journeysim.dynamics.delivery`, hazard tables with
-    :func:`~journeysim.dynamics.hazard_terms`) and ``recorder`` (offset 0.9: stage sizes at the
+    rates and effectiveness with :func:`~journeysim.model.dynamics.delivery`, hazard tables with
+    :func:`~journeysim.model.dynamics.hazard_terms`) and ``recorder`` (offset 0.9: stage sizes at the
     end of each week). numpy is used only for these per-day group tables; the customers are
     plain Python.
     """
@@ -356,7 +356,7 @@ class PerProcessSimulation:
         return np.asarray(self.counts, float).reshape(self.P, self.S) * self.weight
 
     def _market(self):
-        st, P, S, K = self.st, self.P, self.S, self.K
+        st, K = self.st, self.K
         src_m = st.src_matrix
         while True:
             week = int(self.env.now) // 7

@@ -6,7 +6,7 @@ r-hat <= 1.01 and no divergences.
 
 For each scenario the script times, separately:
 
-* **build**: the PyMC graph (:func:`journeysim.calibrate.build_model`);
+* **build**: the PyMC graph (:func:`journeysim.inference.likelihood.build_model`);
 * **compile**: ``calibrate.compile_nutpie`` (nutpie's numba backend: pytensor rewrites + numba/LLVM), paid once per
   model and process;
 * **logp+grad**: one evaluation of the log density and its gradient, the unit of NUTS work
@@ -35,13 +35,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_twin_kernel import (
+    _median_ms,  # experiments/ is on sys.path when a script of it runs
+)
 
-from bench_twin_kernel import _median_ms  # experiments/ is on sys.path when a script of it runs
-from journeysim.calibrate import _diagnostics, build_model, compile_nutpie, fit_settings
-from journeysim.data import read_observed
-from journeysim.io import write_json
-from journeysim.priors import COORDS
-from journeysim.scenario import load_scenario
+from journeysim._util.files import write_json
+from journeysim.inference.likelihood import build_model
+from journeysim.inference.posterior import convergence_diagnostics
+from journeysim.inference.priors import COORDS
+from journeysim.inference.sampling import compile_nutpie, fit_settings
+from journeysim.io.observed import read_observed
+from journeysim.model.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -90,7 +94,7 @@ def bench(name: str, chains: int | None, draws: int | None, tune: int | None, co
     grads = int(idata.sample_stats["n_steps"].sum())
     if "warmup_sample_stats" in idata.groups():
         grads += int(idata.warmup_sample_stats["n_steps"].sum())
-    _, stats = _diagnostics(idata, None)
+    _, stats = convergence_diagnostics(idata, None)
     iters = chains * (draws + tune)
     sec_per_grad = sample_s * min(chains, cores) / grads  # per core
     projected = grads / iters * chains * 2000 * sec_per_grad / min(chains, cores)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import journeysim as js
-from journeysim.optimize import optimize
+from journeysim.planning.optimization import optimize
 
 HERE = Path(__file__).parent
 
@@ -39,23 +39,23 @@ def main() -> None:
                   "changes": [{"move": {"from": paid[0], "to": paid[-1], "share": 0.2}}]})
     load0 = os.getloadavg()
     t = time.perf_counter()
-    from journeysim.planning import prepare
+    from journeysim.planning.history import prepare
 
     hist = prepare(sc, fit, data, max_draws=a.draws)
     t_hist = time.perf_counter() - t
     t = time.perf_counter()
-    fc = js.forecast(sc, fit, data, plans, horizon=a.weeks, tail=0, marginal=False, history=hist)
+    fc = js.forecast(hist, plans, horizon=a.weeks, tail=0, marginal=False)
     js.compare(fc)
     t_cmp = time.perf_counter() - t
     t = time.perf_counter()
-    fc8 = js.forecast(sc, fit, data, plans, horizon=a.weeks, tail=8, marginal=True, marginal_draws=100, history=hist)
+    fc8 = js.forecast(hist, plans, horizon=a.weeks, tail=8, marginal=True, marginal_draws=100)
     t_full = time.perf_counter() - t
     budget = float(fc8.spend.sel(plan="baseline"))
     t = time.perf_counter()
-    opt = optimize(sc, fit, data, budget=budget, horizon=a.weeks, search_draws=100, history=hist)
+    opt = optimize(hist, budget=budget, horizon=a.weeks, search_draws=100)
     t_opt = time.perf_counter() - t
     res = {
-        "benchmark": "bench_plan", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "benchmark": "bench_plan", "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "scenario": a.scenario, "draws": a.draws, "weeks": a.weeks, "plans": fc.sizes["plan"],
         "machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(),
                     "loadavg_before": load0, "loadavg_after": os.getloadavg()},

@@ -16,7 +16,7 @@ same competing load) and medians are reported, with the CPU the workers actually
 shared with other users, a second worker only speeds a sweep up if a second core is free:
 ``cores_obtained`` tells whether it was.
 4. **Per-task overhead** of each executor: the warm wall time per task of a sweep-sized task that
-   does no work (it receives the same :class:`~journeysim.sweep.SweepTask` as a real task, with
+   does no work (it receives the same :class:`~journeysim.scale.sweeps.SweepTask` as a real task, with
    its scenario, and returns arrays of the size of a real result), over ``--overhead-tasks`` tasks.
 
 Every sweep result is checked to be bit-identical to the in-process one. The machine is shared
@@ -42,10 +42,13 @@ from pathlib import Path
 import numpy as np
 
 from journeysim import __version__
-from journeysim.executor import DaskExecutor, InProcessExecutor, LocalExecutor, default_workers
-from journeysim.io import write_json
-from journeysim.scenario import load_scenario
-from journeysim.sweep import build_tasks, read_grid, sweep
+from journeysim._util.cpu import default_workers
+from journeysim._util.files import write_json
+from journeysim.model.scenario import load_scenario
+from journeysim.scale.dask_backend import DaskExecutor
+from journeysim.scale.grid import read_grid
+from journeysim.scale.local import InProcessExecutor, LocalExecutor
+from journeysim.scale.sweeps import build_tasks, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,8 +1,8 @@
 """Benchmark of the fused twin Op: one logp+gradient of the retail model, fused vs ``pytensor.scan``.
 
 ``build_model(..., fused=True)`` runs the 728 daily steps of the retail history as one compiled Op
-(:mod:`journeysim._twin_kernel`: a numba forward kernel and a hand-derived reverse-mode kernel);
-``fused=False`` runs :func:`journeysim.twin.twin_step` inside ``pytensor.scan``. For each, the
+(:mod:`journeysim.inference.ops`: a numba forward kernel and a hand-derived reverse-mode kernel);
+``fused=False`` runs :func:`journeysim.twin.step.twin_step` inside ``pytensor.scan``. For each, the
 script compiles the model's joint log density and gradient and reports the median time of one
 call at the initial point (30 calls after a warm-up):
 
@@ -30,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from journeysim.calibrate import build_model, compile_nutpie
-from journeysim.data import read_observed
-from journeysim.scenario import load_scenario
+from journeysim.inference.likelihood import build_model
+from journeysim.inference.sampling import compile_nutpie
+from journeysim.io.observed import read_observed
+from journeysim.model.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 

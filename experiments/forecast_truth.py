@@ -24,12 +24,12 @@ import numpy as np
 import pandas as pd
 
 import journeysim as js
-from journeysim.calibrate import calibrate
-from journeysim.data import read_observed
+from journeysim.engine.crn import CRNSimulation
 from journeysim.errors import JourneysimWarning
-from journeysim.groundtruth import CRNSimulation
-from journeysim.plan import Plan
-from journeysim.planfile import baseline_plan, load_plan
+from journeysim.inference.sampling import calibrate
+from journeysim.io.observed import read_observed
+from journeysim.io.planfile import baseline_plan, load_plan
+from journeysim.model.plan import Plan
 
 HERE = Path(__file__).parent
 
@@ -100,7 +100,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
         print(f"seed {seed}: {time.perf_counter() - t0:.0f} s", flush=True)
     df = pd.DataFrame(rows)
-    res = {"study": "forecast_truth", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    res = {"study": "forecast_truth", "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
            "scenario": a.scenario, "seeds": a.seeds, "horizon": a.horizon, "tail": a.tail,
            "replications": a.replications, "loadavg": os.getloadavg(),
            "mean_abs_rel_error": float(df.rel_error.abs().mean()), "coverage_90": float(df.covered.mean()),

@@ -9,7 +9,7 @@ matrix fits and NUTS takes many small steps. This script measures it:
    draws of the parameters (it may warn that it did not converge, r-hat 1.02 on retail: the draws
    only need to cover the posterior roughly);
 2. for each coordinate system (``log``: PyMC's ``log x`` for lognormal priors; ``softplus``:
-   :func:`journeysim.priors.SoftplusScaled`), the draws are mapped into that system and whitened
+   :func:`journeysim.inference.priors.SoftplusScaled`), the draws are mapped into that system and whitened
    with their covariance (what an ideal dense mass matrix would do), and the Hessian of the log
    density (central differences of the gradient) is taken at ``--points`` draws;
 3. it reports percentiles of the largest and smallest eigenvalue over those draws. For a Gaussian
@@ -31,10 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from journeysim.calibrate import build_model, calibrate
-from journeysim.data import read_observed
-from journeysim.io import write_json
-from journeysim.scenario import load_scenario
+from journeysim._util.files import write_json
+from journeysim.inference.likelihood import build_model
+from journeysim.inference.sampling import calibrate
+from journeysim.io.observed import read_observed
+from journeysim.model.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from journeysim.cli import main as cli
+from journeysim.cli.main import main as cli
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -47,12 +47,14 @@ sys.path.insert(0, str(ROOT / "scenarios"))
 
 from realdata import fit_quality, forecast_shifts, interval, shifted_spend  # noqa: E402
 
-from journeysim.calibrate import calibrate, load_fit, posterior_predictive  # noqa: E402
-from journeysim.data import read_observed  # noqa: E402
-from journeysim.engine import Simulation  # noqa: E402
-from journeysim.io import write_json, write_text  # noqa: E402
-from journeysim.plan import Plan  # noqa: E402
-from journeysim.scenario import load_scenario  # noqa: E402
+from journeysim._util.files import write_json, write_text
+from journeysim.engine.simulation import Simulation
+from journeysim.inference.checks import posterior_predictive
+from journeysim.inference.posterior import load_fit
+from journeysim.inference.sampling import calibrate
+from journeysim.io.observed import read_observed
+from journeysim.model.plan import Plan
+from journeysim.model.scenario import load_scenario
 
 HORIZON = 26
 TOOLS = {"journeysim": "journeysim", "pymc_marketing": "PyMC-Marketing",
@@ -135,7 +137,7 @@ def journeysim_retail(truth: dict, draws: int, tune: int, chains: int, seed: int
         wall = time.perf_counter() - t0
         fit.save(fit_dir)
         fit = load_fit(fit_dir, sc)
-    ppc = posterior_predictive(fit, sc, data, max_draws=max_draws, seed=seed)
+    ppc = posterior_predictive(sc, fit, data, max_draws=max_draws, seed=seed)
     fc = forecast_shifts(fit, sc, data, truth["plans"], max_draws=max_draws)
     forecasts = {}
     for s in SHIFTS:
@@ -414,10 +416,10 @@ def main(argv=None) -> int:
             out = Path("/tmp/journeysim_peer_quick")
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    import platform
+
     import pymc
     import pymc_marketing
-
-    import platform
 
     res = {"command": "python experiments/peer_comparison.py " + " ".join(argv if argv is not None else sys.argv[1:]),
            "date": dt.date.today().isoformat(),

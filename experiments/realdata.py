@@ -41,12 +41,13 @@ sys.path.insert(0, str(HERE / "data"))
 
 import convert  # noqa: E402  (experiments/data/convert.py)
 
-from journeysim.calibrate import Fit, load_fit, posterior_params, posterior_predictive  # noqa: E402
-from journeysim.data import ObservedData, read_observed  # noqa: E402
-from journeysim.io import save_figure, write_json  # noqa: E402
-from journeysim.observe import expected_kpi, weekly_arrays  # noqa: E402
-from journeysim.priors import COORDS  # noqa: E402
-from journeysim.scenario import load_scenario  # noqa: E402
+from journeysim._util.files import save_figure, write_json
+from journeysim.inference.checks import posterior_predictive
+from journeysim.inference.posterior import Fit, load_fit, posterior_params
+from journeysim.inference.priors import COORDS
+from journeysim.io.observed import ObservedData, read_observed
+from journeysim.model.observe import expected_kpi, weekly_arrays
+from journeysim.model.scenario import load_scenario
 
 #: Per dataset: scenario, converter, the budget shifts to forecast (channel multipliers, or a move
 #: of a share of one channel's budget to another), and the forecast horizon in weeks.
@@ -75,7 +76,7 @@ STUDIES = {
 
 
 # ---------------------------------------------------------------------------------------------
-# plans and forecasts (the twin directly, or journeysim.planning when it exists)
+# plans and forecasts (the twin directly, or journeysim.planning.forecasting when it exists)
 
 
 def shifted_spend(base: np.ndarray, channels: tuple[str, ...], shift: dict) -> np.ndarray:
@@ -95,10 +96,10 @@ def shifted_spend(base: np.ndarray, channels: tuple[str, ...], shift: dict) -> n
 def end_state(scenario, params, data: ObservedData):
     """Twin state per posterior draw at the end of the observed history.
 
-    The history is replayed from spend (as :func:`journeysim.calibrate.posterior_predictive`
+    The history is replayed from spend (as :func:`journeysim.inference.checks.posterior_predictive`
     does); the studies' data give impressions only where they equal spend / CPM.
     """
-    from journeysim.twin import Twin
+    from journeysim.twin.run import Twin
 
     return Twin(scenario, params=params, plan=data.plan).run_arrays()[1]
 
@@ -109,9 +110,9 @@ def forecast_shifts(fit: Fit, scenario, data: ObservedData, future: dict[str, np
 
     Returns ``{plan: {"purchases": (draw, weeks), <observed column>: (draw, weeks)}}``.
     """
-    from journeysim.twin import Twin
+    from journeysim.twin.run import Twin
 
-    params, _ = posterior_params(fit, scenario, max_draws=max_draws)
+    params, _ = posterior_params(scenario, fit, max_draws=max_draws)
     n = np.asarray(params.wom_rate).shape[0]
     state = end_state(scenario, params, data)
     st = scenario.structure
@@ -129,24 +130,24 @@ def forecast_shifts(fit: Fit, scenario, data: ObservedData, future: dict[str, np
 
 
 def compare_with_planning(fit, scenario, data, future: dict[str, np.ndarray], max_draws: int):
-    """Incremental totals per draw from ``journeysim.planning`` (``forecast`` then ``compare``).
+    """Incremental totals per draw from ``journeysim.planning.forecasting`` (``forecast`` then ``compare``).
 
     Returns ``{shift: {"purchases": (draw,), "revenue": (draw,)}}`` versus the plan named
     ``baseline`` in ``future``, or None when the planning module is not available. No carry-over
     tail and no marginal ROAS, so that it measures the same thing as :func:`forecast_shifts`.
     """
     try:
-        from journeysim import planning
+        from journeysim.planning import comparison, forecasting
     except ImportError:
         return None
-    from journeysim.plan import Plan
+    from journeysim.model.plan import Plan
 
     chans = scenario.structure.channels
     H = next(iter(future.values())).shape[0]
     plans = [Plan(spend, chans, "reference" if name == "baseline" else name) for name, spend in future.items()]
-    ds = planning.forecast(scenario, fit, data, plans, horizon=H, tail=0, max_draws=max_draws, marginal=False,
+    ds = forecasting.forecast(scenario, fit, data, plans, horizon=H, tail=0, max_draws=max_draws, marginal=False,
                            allow_unconverged=True)
-    cmp = planning.compare(ds, baseline="reference", metrics=("purchases", "revenue"))
+    cmp = comparison.compare(ds, baseline="reference", metrics=("purchases", "revenue"))
     return {name: {"purchases": cmp["delta_purchases"].sel(plan=name).values,
                    "revenue": cmp["delta_revenue"].sel(plan=name).values}
             for name in future if name != "baseline"}
@@ -222,8 +223,8 @@ def _rel(p: Path) -> str:
 
 def run(name: str, draws: int, tune: int, chains: int, seed: int, max_draws: int, out_dir: Path,
         refit: bool = True, target_accept: float = 0.9, coords: str = "log") -> dict:
-    from journeysim.cli import main as cli_main
-    from journeysim.cli_fit import plot_ppc
+    from journeysim.cli.main import main as cli_main
+    from journeysim.plots.fit import plot_ppc
 
     study = STUDIES[name]
     study["convert"]()
@@ -250,7 +251,7 @@ def run(name: str, draws: int, tune: int, chains: int, seed: int, max_draws: int
         wall = None
     fit = load_fit(fit_dir, sc)
     summary = json.loads((fit_dir / "summary.json").read_text())
-    ppc = posterior_predictive(fit, sc, data, max_draws=max_draws, seed=seed)
+    ppc = posterior_predictive(sc, fit, data, max_draws=max_draws, seed=seed)
     quality = fit_quality(ppc)
     save_figure(plot_ppc(ppc, f"Posterior predictive check: {sc.name} ({name} data)"),
                 out_dir / f"realdata_{name}_ppc.png")
@@ -268,7 +269,7 @@ def run(name: str, draws: int, tune: int, chains: int, seed: int, max_draws: int
     fc_seconds = time.perf_counter() - t0
     kpis = [o.column for o in data.observations]
     forecast = {"horizon_weeks": H, "baseline_weekly_spend": dict(zip(chans, base[0].round(2).tolist())),
-                "engine": "twin (direct; journeysim.planning not used)", "draws": int(fc["baseline"]["purchases"].shape[0]),
+                "engine": "twin (direct; journeysim.planning.forecasting not used)", "draws": int(fc["baseline"]["purchases"].shape[0]),
                 "seconds": fc_seconds, "baseline": {}, "shifts": {}}
     for k in ["purchases"] + kpis:
         forecast["baseline"][k] = interval(fc["baseline"][k].sum(axis=1))
@@ -277,7 +278,7 @@ def run(name: str, draws: int, tune: int, chains: int, seed: int, max_draws: int
             "spend_change": float(future[s].sum() - base.sum()),
             **{f"incremental_{k}": interval(fc[s][k].sum(axis=1) - fc["baseline"][k].sum(axis=1)) for k in ["purchases"] + kpis},
         }
-    # the planning API (journeysim.planning.compare), when present, as the primary route; the direct
+    # the planning API (journeysim.planning.comparison.compare), when present, as the primary route; the direct
     # twin runs above are kept as a cross-check of the same numbers
     try:
         via = compare_with_planning(fit, sc, data, future, max_draws)
@@ -285,7 +286,7 @@ def run(name: str, draws: int, tune: int, chains: int, seed: int, max_draws: int
         via = None
         forecast["planning_error"] = f"{type(exc).__name__}: {exc}"
     if via is not None:
-        forecast["engine"] = "journeysim.planning.forecast + compare (twin); direct twin runs as a cross-check"
+        forecast["engine"] = "journeysim.planning.forecasting.forecast + compare (twin); direct twin runs as a cross-check"
         worst = 0.0
         for s in study["shifts"]:
             direct = fc[s]["purchases"].sum(axis=1) - fc["baseline"]["purchases"].sum(axis=1)

@@ -7,7 +7,7 @@ observation noise. The twin-likelihood model is then fitted with nutpie, and for
 parameter we record whether the truth lies inside the central 90% posterior interval (5%-95%
 quantiles). Coverage per parameter is the share of seeds where it does; with ``n`` seeds, a
 calibrated fit covers ``0.9 n`` on average (binomial spread), and a systematic miss flags a bias
-(here it would be the twin's approximation of the agents, see ``tests/test_twin.py``, or an
+(here it would be the twin's approximation of the agents, see ``tests/twin/test_twin.py``, or an
 unidentified parameter pulled by its prior).
 
 The model of a scenario is compiled once (``build_model(..., observed_as_data=True)``) and refitted
@@ -35,11 +35,13 @@ from pathlib import Path
 
 import numpy as np
 
-from journeysim.calibrate import _diagnostics, build_model, compile_nutpie
-from journeysim.data import read_observed
-from journeysim.io import write_json
-from journeysim.priors import build_space
-from journeysim.scenario import load_scenario
+from journeysim._util.files import write_json
+from journeysim.inference.likelihood import build_model
+from journeysim.inference.posterior import convergence_diagnostics
+from journeysim.inference.priors import build_space
+from journeysim.inference.sampling import compile_nutpie
+from journeysim.io.observed import read_observed
+from journeysim.model.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
@@ -90,7 +92,7 @@ def recover(name: str, seeds: list[int], draws: int, tune: int, chains: int, che
             idata = nutpie.sample(cm, draws=draws, tune=tune, chains=chains, cores=min(chains, 2), seed=seed,
                                   progress_bar=False, target_accept=0.9, low_rank_modified_mass_matrix=True)
             sample_s = time.perf_counter() - t
-            _, stats = _diagnostics(idata, space.names)
+            _, stats = convergence_diagnostics(idata, space.names)
             params = {}
             for n in free:
                 x = idata.posterior[n].values.reshape(-1)

@@ -1,13 +1,13 @@
 """Simulation-based calibration (SBC) of the calibration model (a script, not a test).
 
-Checks that :func:`journeysim.calibrate.build_model` + NUTS give calibrated posteriors: if data are
+Checks that :func:`journeysim.inference.likelihood.build_model` + NUTS give calibrated posteriors: if data are
 simulated from parameters drawn from the prior, the rank of the true value among the posterior
 draws must be uniform (Talts et al. 2018). Per dataset ``i = 1..N``:
 
 1. draw ``theta_i`` from the prior: the scenario's uncertain parameters *and* the observation
    noise levels (``noise_<column> ~ HalfNormal(0.1)``, as in the model);
 2. simulate the expected weekly KPIs with the numpy twin at ``theta_i`` and draw the observed
-   values with :func:`journeysim.observe.sample_kpi` (negative binomial);
+   values with :func:`journeysim.model.observe.sample_kpi` (negative binomial);
 3. fit with nutpie, **compiled once**: the model is built with ``observed_as_data=True`` and each
    dataset is swapped in with ``compiled.with_data(...)``;
 4. thin the pooled draws to ``L = 99`` (evenly spaced, ~independent at the measured ESS) and take
@@ -39,13 +39,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from journeysim.calibrate import NOISE_PRIOR_SIGMA, build_model, compile_nutpie
-from journeysim.data import read_observed
-from journeysim.io import save_figure, write_json
-from journeysim.observe import expected_kpi, sample_kpi, weekly_arrays
-from journeysim.priors import build_space
-from journeysim.scenario import load_scenario
-from journeysim.twin import Twin
+from journeysim._util.files import save_figure, write_json
+from journeysim.inference.likelihood import NOISE_PRIOR_SIGMA, build_model
+from journeysim.inference.priors import build_space
+from journeysim.inference.sampling import compile_nutpie
+from journeysim.io.observed import read_observed
+from journeysim.model.observe import expected_kpi, sample_kpi, weekly_arrays
+from journeysim.model.scenario import load_scenario
+from journeysim.twin.run import Twin
 
 RESULTS = Path(__file__).resolve().parent / "results"
 WEEKS = 16

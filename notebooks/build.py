@@ -24,8 +24,8 @@ import pandas as pd
 import matplotlib.pyplot as plt
 
 import journeysim as js
-from journeysim.calibrate import calibrate
-from journeysim.optimize import optimize
+from journeysim import calibrate
+from journeysim import optimize
 
 ROOT = Path.cwd() if (Path.cwd() / "scenarios").is_dir() else Path.cwd().parent
 SCENARIO = ROOT / "scenarios" / "shop.yaml"
@@ -97,7 +97,7 @@ People in each stage at the end of every week (summed over personas).
 stages = ds.stage_size.sum("persona").to_pandas()
 stages.iloc[[0, 12, 25, -1]].round(0)'''),
     code('''
-from journeysim.plots import plot_channels, plot_flows, plot_stages
+from journeysim.plots.simulation import plot_channels, plot_flows, plot_stages
 
 fig = plot_stages(ds, title="People per stage")'''),
     """
@@ -164,7 +164,7 @@ The uncertain parameters and their priors come from the scenario's `priors:` sec
 (`build_space` resolves the names; you can also pass `priors={...}` to `calibrate`).
 """,
     code('''
-from journeysim.priors import build_space
+from journeysim.inference.priors import build_space
 
 space = build_space(sc)
 pd.DataFrame({"prior": [str(p) for p in space.priors], "kind": space.kinds}, index=space.names)'''),
@@ -195,9 +195,10 @@ For each posterior draw: the expected KPI and a noisy replicate. About 90% of th
 should fall inside the 90% band of the replicates.
 """,
     code('''
-from journeysim.cli_fit import plot_ppc, ppc_coverage
+from journeysim.plots.fit import plot_ppc
+from journeysim.inference.checks import ppc_coverage
 
-ppc = js.posterior_predictive(fit, sc, data, max_draws=100)
+ppc = js.posterior_predictive(sc, fit, data, max_draws=100)
 print("share of observed weeks inside the 90% band:", ppc_coverage(ppc))
 fig = plot_ppc(ppc)'''),
     """
@@ -241,11 +242,12 @@ baseline: move money between channels, scale a channel, pause one for some weeks
 plans = [sc.base_dir / p for p in sc.spec.plans]
 for p in plans:
     print(p.name, "|", p.read_text().splitlines()[0])
-fc = js.forecast(sc, fit, data, plans, horizon=HORIZON)
+hist = js.prepare(sc, fit, data, max_draws=DRAWS)   # posterior draws + the state at the end of the history
+fc = js.forecast(hist, plans, horizon=HORIZON)
 summary = js.summarize_metrics(fc)
 summary[summary.metric.isin(["purchases", "revenue", "spend", "cpa"])].round(1)'''),
     code('''
-from journeysim.planning_plots import plot_allocation, plot_comparison, plot_forecast, plot_response
+from journeysim.plots.planning import plot_allocation, plot_comparison, plot_forecast, plot_response
 
 fig = plot_forecast(fc, title="Weekly forecast per plan")'''),
     """
@@ -268,7 +270,7 @@ The best split of the same total budget across paid channels for purchases over 
 """,
     code('''
 budget = float(fc.spend.sel(plan="baseline").sum())
-opt = optimize(sc, fit, data, budget=budget, horizon=HORIZON, search_draws=min(DRAWS, 50), max_draws=DRAWS)
+opt = optimize(hist, budget=budget, horizon=HORIZON, search_draws=min(DRAWS, 50), max_draws=DRAWS)
 print(f"budget {budget:,.0f} over {HORIZON} weeks")
 print(pd.DataFrame({"baseline weekly": opt.baseline_weekly.to_pandas(),
                     "optimum total": opt.allocation_total.to_pandas()}).round(0))
@@ -281,7 +283,7 @@ Outcome vs total spend when one channel's baseline spend is scaled (0×…3×), 
 Where a curve flattens, more money in that channel buys little.
 """,
     code('''
-rc = js.response_curves(sc, fit, data, horizon=HORIZON, draws=min(DRAWS, 50))
+rc = js.response_curves(hist, horizon=HORIZON, draws=min(DRAWS, 50))
 print(rc.purchases_mean.to_pandas().round(0))
 fig = plot_response(rc, title="Purchases vs spend per channel")'''),
 ]
@@ -424,7 +426,7 @@ paths.sort_values("total_conversions", ascending=False).head(8)'''),
 ## Attribute
 """,
     code('''
-from journeysim.attribution_plots import plot_comparison
+from journeysim.plots.attribution import plot_comparison
 
 credits = js.attribute(paths)
 print(credits.round(1))
@@ -437,7 +439,7 @@ attributes the same runs' paths (scaled to the whole population) and puts the cr
 truth.
 """,
     code('''
-from journeysim.groundtruth import plot_truth_comparison
+from journeysim.plots.attribution import plot_truth_comparison
 
 truth = js.incremental_truth(sc, replications=REPLICATIONS, agents=AGENTS, log_agents=LOG_AGENTS)
 print(truth.summary().round(0))

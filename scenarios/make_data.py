@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from journeysim.engine import Simulation
-from journeysim.observe import expected_kpi, sample_kpi, weekly_arrays
-from journeysim.priors import build_space
-from journeysim.rng import stream
-from journeysim.scenario import load_scenario
+from journeysim.engine.simulation import Simulation
+from journeysim.inference.priors import build_space
+from journeysim.model.observe import expected_kpi, sample_kpi, weekly_arrays
+from journeysim.model.rng import stream
+from journeysim.model.scenario import load_scenario
 
 HERE = Path(__file__).parent
 EXAMPLES = ("retail", "subscription", "funnel3", "shop")

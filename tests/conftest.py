@@ -1,11 +1,11 @@
 """Shared fixtures: the repository root, small versions of the example scenarios, an output dir.
 
-The example scenarios are loaded with :func:`journeysim.scenario.load_scenario` and the
+The example scenarios are loaded with :func:`journeysim.model.scenario.load_scenario` and the
 ``agents=`` / ``weeks=`` overrides, at sizes that keep each test to a second or two.
 
 ``scenarios/retail.yaml`` schedules events up to week 104, and ``load_scenario(..., weeks=W)``
 currently refuses any ``W`` that cuts an event (the horizon check runs on the shortened file:
-see ``tests/test_scenario.py::test_shorter_horizon_keeps_events_inside_it``). Until that is
+see ``tests/model/test_scenario.py::test_shorter_horizon_keeps_events_inside_it``). Until that is
 fixed, :func:`shortened` writes a copy of a scenario file with the events clipped to the new
 horizon and the plan CSV path made absolute, and loads that.
 """
@@ -15,9 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
-from journeysim.scenario import Scenario, load_scenario
+from journeysim.model.scenario import Scenario, load_scenario
 
 #: Root of the repository (the directory holding ``pyproject.toml``).
 REPO = Path(__file__).resolve().parents[1]

@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from journeysim._util.files import write_text
 from journeysim.errors import InputError
-from journeysim.io import write_text
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent

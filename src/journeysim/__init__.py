@@ -6,45 +6,57 @@ The public surface, in the order a study uses it::
     ds = simulate(sc)                                   # agent engine -> xarray.Dataset
     tw = run_twin(sc)                                   # mean-field twin, same layout
     data = read_observed("scenarios/data/shop_observed.csv", sc)
-    fit = calibrate(sc, data)                           # journeysim.calibrate.calibrate
+    fit = calibrate(sc, data)                           # Bayesian calibration (PyMC)
     fc = forecast(sc, fit, data, ["scenarios/plans/shop_social_up.yaml"])
     cmp = compare(fc)                                   # incremental effect vs the baseline
-    best = optimize(sc, fit, data, budget=250_000, horizon=26)  # journeysim.optimize.optimize
+    best = optimize(sc, fit, data, budget=250_000, horizon=26)  # best split of a budget
 
-``calibrate``, ``optimize`` and ``sweep`` share their names with their modules: import them from
-there (``from journeysim.calibrate import calibrate``).
+Every name above is importable from the top (``from journeysim import calibrate, optimize, sweep``)
+and is imported on first use. The subpackages, lowest layer first: ``model`` (what a scenario is),
+``io`` (file formats), ``engine`` (the SimPy agents), ``twin`` (the mean-field twin), ``scale``
+(executors and sweeps), ``inference`` (PyMC calibration; the only home of PyMC and PyTensor),
+``planning`` (forecast, compare, optimize), ``paths`` (attribution), ``plots`` and ``cli``.
 """
 
-from journeysim.errors import ConvergenceError, InputError, JourneysimError, JourneysimWarning
-
-__version__ = "0.1.0"
+from journeysim._util.version import VERSION as __version__
+from journeysim.errors import (
+    ConvergenceError,
+    InputError,
+    JourneysimError,
+    JourneysimWarning,
+)
 
 _LAZY = {
-    "load_scenario": "journeysim.scenario",
-    "Scenario": "journeysim.scenario",
-    "simulate": "journeysim.engine",
-    "Simulation": "journeysim.engine",
-    "run_twin": "journeysim.twin",
-    "Twin": "journeysim.twin",
-    "Plan": "journeysim.plan",
-    "read_observed": "journeysim.data",
-    "load_fit": "journeysim.calibrate",
-    "posterior_predictive": "journeysim.calibrate",
-    "Fit": "journeysim.calibrate",
-    "load_plan": "journeysim.planfile",
-    "baseline_plan": "journeysim.planfile",
-    "forecast": "journeysim.planning",
-    "compare": "journeysim.planning",
-    "known_fit": "journeysim.planning",
-    "summarize_metrics": "journeysim.planning",
-    "response_curves": "journeysim.optimize",
-    "attribute": "journeysim.attribution",
-    "read_path_table": "journeysim.paths",
-    "write_path_table": "journeysim.paths",
-    "incremental_truth": "journeysim.groundtruth",
-    "compare_with_attribution": "journeysim.groundtruth",
-    "paths_from_events": "journeysim.paths",
-    "get_executor": "journeysim.executor",
+    "load_scenario": "journeysim.model.scenario",
+    "Scenario": "journeysim.model.scenario",
+    "simulate": "journeysim.engine.simulation",
+    "Simulation": "journeysim.engine.simulation",
+    "run_twin": "journeysim.twin.run",
+    "Twin": "journeysim.twin.run",
+    "Plan": "journeysim.model.plan",
+    "read_observed": "journeysim.io.observed",
+    "load_fit": "journeysim.inference.posterior",
+    "posterior_predictive": "journeysim.inference.checks",
+    "Fit": "journeysim.inference.posterior",
+    "load_plan": "journeysim.io.planfile",
+    "baseline_plan": "journeysim.io.planfile",
+    "forecast": "journeysim.planning.forecasting",
+    "compare": "journeysim.planning.comparison",
+    "known_fit": "journeysim.inference.posterior",
+    "summarize_metrics": "journeysim.planning.comparison",
+    "response_curves": "journeysim.planning.optimization",
+    "attribute": "journeysim.paths.attribution",
+    "read_path_table": "journeysim.io.pathtable",
+    "write_path_table": "journeysim.io.pathtable",
+    "incremental_truth": "journeysim.paths.groundtruth",
+    "compare_with_attribution": "journeysim.paths.groundtruth",
+    "paths_from_events": "journeysim.paths.from_events",
+    "get_executor": "journeysim.scale.executor",
+    "calibrate": "journeysim.inference.sampling",
+    "optimize": "journeysim.planning.optimization",
+    "sweep": "journeysim.scale.sweeps",
+    "History": "journeysim.planning.history",
+    "prepare": "journeysim.planning.history",
 }
 
 __all__ = ["ConvergenceError", "InputError", "JourneysimError", "JourneysimWarning", "__version__", *_LAZY]

@@ -1,0 +1,157 @@
+"""``journeysim fit``: calibrate a scenario on observed weekly data."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from journeysim.inference.checks import ppc_coverage
+from journeysim.inference.criticism import criticize, identification
+from journeysim.plots.fit import plot_ppc
+
+__all__ = ['register']
+
+
+def cmd_fit(args) -> int:
+    from journeysim._util.files import save_figure, write_json
+    from journeysim.cli._args import executor_from_args
+    from journeysim.cli.tables import format_table
+    from journeysim.errors import InputError, JourneysimWarning
+    from journeysim.inference.checks import posterior_predictive
+    from journeysim.inference.sampling import (
+        calibrate,
+        fit_settings,
+        scenario_settings_note,
+    )
+    from journeysim.io.observed import read_observed
+    from journeysim.model.scenario import load_scenario
+
+    sc = load_scenario(args.scenario)
+    data_path = args.data or (str(sc.base_dir / sc.spec.data) if sc.spec.data else None)
+    if data_path is None:
+        raise InputError("no observed data: pass --data CSV or set data: in the scenario", str(args.scenario))
+    data = read_observed(data_path, sc, ignore_columns=tuple(args.ignore_column or ()))
+    paths = None
+    if getattr(args, "paths", None):
+        from journeysim.inference.pathlik import read_path_counts
+
+        paths = read_path_counts(args.paths, sc, unknown="ignore" if args.paths_ignore_unknown else "error",
+                                 channels=args.paths_channels.split(",") if args.paths_channels else None)
+    executor = executor_from_args(args)
+    if executor is not None:  # checked now, and named as the user wrote it
+        from journeysim.scale.executor import get_executor
+
+        executor = get_executor(executor, where="--scheduler" if args.scheduler else "--workers")
+    out = Path(args.out)
+    st, src = fit_settings(sc, dict(draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler,
+                                    target_accept=args.target_accept, coords=args.coords))
+    if not args.quiet:
+        print(f"calibrating '{sc.name}' on {data.weeks} weeks of {data_path} "
+              f"({st['chains']} chains x {st['draws']} draws, {st['sampler']}, method {args.method}) ...", flush=True)
+        note = scenario_settings_note(st, src)
+        if note:
+            print("   " + note, flush=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", JourneysimWarning)
+        fit = calibrate(sc, data, draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler,
+                        seed=args.seed, method=args.method, progress=not args.quiet, paths=paths,
+                        target_accept=args.target_accept, coords=args.coords,
+                        abc_agents=args.abc_agents, executor=executor)
+    fit.save(out)
+    ppc = posterior_predictive(sc, fit, data, max_draws=200, seed=fit.info["seed"])
+    save_figure(plot_ppc(ppc, f"Posterior predictive check: {sc.name}"), out / "ppc.png")
+    cover = ppc_coverage(ppc)
+    criticism, misfit = criticize(ppc, fit, data)
+    channels, weak = identification(sc, fit, data)
+    d = fit.diagnostics
+    params = {}
+    for name in d.index:
+        row = d.loc[name]
+        params[name] = {"mean": row["mean"], "sd": row["sd"], "hdi_5%": row["hdi_5%"], "hdi_95%": row["hdi_95%"],
+                        "r_hat": row["r_hat"], "ess_bulk": row["ess_bulk"]}
+    summary = {**fit.info, "converged": fit.converged, "parameters": params, "ppc_coverage_90": cover,
+               "criticism": {r["kpi"]: {k: v for k, v in r.items() if k != "kpi"} for r in criticism},
+               "identification": {r["channel"]: {k: v for k, v in r.items() if k != "channel"} for r in channels},
+               "warnings": misfit + weak,
+               "files": ["posterior.nc", "diagnostics.csv", "fit.json", "ppc.png", "summary.json"]}
+    if paths is not None:
+        from journeysim._util.files import write_text
+        from journeysim.inference.checks import path_check
+
+        check = path_check(sc, fit, data, paths, max_draws=40)
+        write_text(check.to_csv(lineterminator="\n"), out / "paths_check.csv")
+        summary["files"].append("paths_check.csv")
+        if not args.quiet:
+            print(format_table([[c, *r] for c, r in zip(check.index, check.to_numpy().tolist())],
+                               ["channel", *check.columns], title="path table: touches followed by a purchase"))
+    write_json(summary, out / "summary.json")
+    if not args.quiet:
+        rows = [[n, p["mean"], p["hdi_5%"], p["hdi_95%"], p["r_hat"], p["ess_bulk"]] for n, p in params.items()]
+        print(format_table(rows, ["parameter", "mean", "5%", "95%", "r-hat", "ESS"], title="posterior"))
+        print(f"\n{fit.info['seconds']:.0f} s; max r-hat {fit.info['max_rhat']:.3f}, min bulk ESS "
+              f"{fit.info['min_ess_bulk']:.0f}, divergences {fit.info['divergences']}; "
+              f"observed weeks inside the 90% predictive band: "
+              + ", ".join(f"{k} {v:.0%}" for k, v in cover.items()))
+        if criticism:
+            rows = [[r["kpi"], _pct(r["r2"]), _num(r["residual_autocorrelation"]), _pct(r["residual_seasonal_share"]),
+                     _pct(r["noise_cv"], 1)] for r in criticism]
+            print(format_table(rows, ["KPI", "variation explained (R²)", "residual autocorrelation (lag 1)",
+                                      "residual variance that is seasonal", "fitted noise (CV)"],
+                               title="model criticism: what the 90% band does not show"))
+        for w in misfit + weak:
+            print(f"note: {w}")
+        print(f"wrote {out}/posterior.nc, diagnostics.csv, ppc.png, summary.json")
+    if not fit.converged:
+        import sys
+
+        for w in caught:
+            print(f"WARNING: {w.message}", file=sys.stderr)
+        return 3 if args.strict else 0
+    return 0
+
+
+def _pct(x: float, digits: int = 0) -> str:
+    return "-" if x != x else f"{x:.{digits}%}"
+
+
+def _num(x: float) -> str:
+    return "-" if x != x else f"{x:+.2f}"
+
+
+def register(sub) -> None:
+    from journeysim.cli._args import positive_int
+
+    f = sub.add_parser("fit", help="calibrate a scenario's uncertain parameters on observed weekly data",
+                       description="Calibrate a scenario's uncertain parameters on observed weekly data. Sampler "
+                                   "settings not given as flags come from the scenario's fit: section, else the "
+                                   "defaults named below.")
+    f.add_argument("scenario", help="scenario YAML file (with observations: and priors:)")
+    f.add_argument("--data", help="observed weekly CSV (default: the scenario's data:)")
+    f.add_argument("--out", default="out/fit", help="output directory")
+    # (sampler settings: a flag given wins, else the scenario's fit: section, else the default named)
+    f.add_argument("--draws", type=int, help="draws per chain (default 1000)")
+    f.add_argument("--tune", type=int, help="tuning steps per chain (default 1000)")
+    f.add_argument("--chains", type=int, help="chains (default 4)")
+    f.add_argument("--sampler", choices=["nutpie", "pymc", "numpyro"], help="NUTS sampler (default nutpie)")
+    f.add_argument("--method", choices=["nuts", "abc"], default="nuts",
+                   help="nuts: the twin as likelihood; abc: the agent engine with SMC (small sizes)")
+    f.add_argument("--seed", type=int, default=None)
+    f.add_argument("--target-accept", type=float,
+                   help="NUTS target acceptance (default 0.9; raise it, e.g. 0.95, if the fit reports divergences)")
+    f.add_argument("--coords", choices=["log", "softplus"],
+                   help="sampler coordinates of lognormal parameters (default log; softplus: fewer gradients per "
+                        "draw when the data pin the effects down, e.g. the retail example; same model)")
+    f.add_argument("--abc-agents", type=positive_int, default=2000, metavar="N", help="abc: agents per simulation")
+    f.add_argument("--scheduler", metavar="ADDRESS",
+                   help="abc: where the agent runs go: a Dask scheduler (tcp://host:8786), or inline, local:N, dask:N")
+    f.add_argument("--workers", type=positive_int, help="abc: local worker processes (default: one per core)")
+    f.add_argument("--ignore-column", action="append", metavar="COLUMN", help="a data column to leave out on purpose")
+    f.add_argument("--paths", metavar="PATHS.csv",
+                   help="observed path table (journey counts) over the same weeks: adds the path likelihood")
+    f.add_argument("--paths-channels", metavar="A,B", help="channels whose path follow rates enter the fit "
+                   "(default: those whose touches have a noticeable own effect on purchases)")
+    f.add_argument("--paths-ignore-unknown", action="store_true",
+                   help="drop path touchpoints that are not channels of the scenario instead of failing")
+    f.add_argument("--strict", action="store_true", help="exit with status 3 if the fit did not converge")
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(func=cmd_fit)

@@ -1,0 +1,299 @@
+"""``journeysim forecast | compare | optimize | plan``: the planner's commands.
+
+``plan`` is the whole flow on one scenario: calibrate on its observed data (or reuse a fit), then
+compare its example plans with the baseline.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from journeysim.cli._args import executor_from_args, load_inputs
+
+__all__ = ['register']
+
+
+HEADLINE = ("purchases", "new_customers", "revenue", "spend", "roas", "cpa")
+
+
+def _forecast_table(fc, title):
+    from journeysim.cli.tables import format_table
+    from journeysim.planning.comparison import summarize_metrics
+
+    t = summarize_metrics(fc, HEADLINE)
+    rows = []
+    for plan in fc.plan.values:
+        sub = t[t.plan == str(plan)].set_index("metric")
+        rows.append([str(plan)] + [f"{sub.loc[m, 'mean']:,.4g} [{sub.loc[m, 'lower']:,.4g}, {sub.loc[m, 'upper']:,.4g}]"
+                                   if m in sub.index else "-" for m in HEADLINE])
+    return format_table(rows, ["plan", *HEADLINE], title=title)
+
+
+def _compare_table(cmp, metric):
+    from journeysim.cli.tables import format_table
+
+    rows = []
+    for plan in cmp.plan.values:
+        if plan == cmp.attrs["baseline"]:
+            continue
+        c = cmp.sel(plan=plan)
+        row = [str(plan)]
+        for m in ("purchases", "revenue", "media_new_customers", "cpa"):
+            if m in list(cmp.metric.values):
+                x = c.sel(metric=m)
+                row.append(f"{float(x['mean']):+,.4g} [{float(x['lower']):+,.4g}, {float(x['upper']):+,.4g}]")
+        row.append(f"{float(c.sel(metric=metric)['prob_better']):.0%}")
+        rows.append(row)
+    heads = ["plan", "Δ purchases", "Δ revenue", "Δ media new customers", "Δ cpa", f"P(beats baseline on {metric})"]
+    return format_table(rows, heads, title=f"vs {cmp.attrs['baseline']}: posterior mean [90% interval]")
+
+
+def _identification_warnings(sc, fit, data) -> list[str]:
+    """Warnings about channels whose effect the data barely pin down (none for a fit without a prior space)."""
+    from journeysim.inference.criticism import identification
+
+    if getattr(fit, "space", None) is None or not len(fit.space):
+        return []
+    return identification(sc, fit, data)[1]
+
+
+def _write_forecast(fc, cmp, out: Path, quiet: bool, metric: str, warnings: list[str] = ()):
+    from journeysim._util.files import atomic_path, save_figure, write_json
+    from journeysim.planning.comparison import summarize_metrics
+    from journeysim.plots.planning import plot_comparison, plot_forecast
+
+    with atomic_path(out / "forecast.nc") as tmp:
+        fc.to_netcdf(tmp, engine="h5netcdf")
+    save_figure(plot_forecast(fc), out / "forecast.png")
+    files = ["forecast.nc", "forecast.png", "summary.json"]
+    summary = {"scenario": fc.attrs.get("scenario"), "engine": fc.attrs.get("engine"),
+               "horizon_weeks": int(fc.attrs["horizon_weeks"]), "tail_weeks": int(fc.attrs["tail_weeks"]),
+               "draws": int(fc.sizes["draw"]),
+               "plans": {}}
+    t = summarize_metrics(fc)
+    for plan in fc.plan.values:
+        sub = t[t.plan == str(plan)].set_index("metric")
+        summary["plans"][str(plan)] = {m: {"mean": r["mean"], "lower_5%": r["lower"], "upper_95%": r["upper"]}
+                                      for m, r in sub.iterrows()}
+        summary["plans"][str(plan)]["spend_by_channel"] = {
+            str(c): float(v) for c, v in zip(fc.channel.values, fc.spend_by_channel.sel(plan=plan).values)}
+        if "mroas" in fc:
+            summary["plans"][str(plan)]["mroas_mean"] = {
+                str(c): float(v) for c, v in zip(fc.channel.values, fc.mroas.sel(plan=plan).mean("draw").values)
+                if v == v}
+    if cmp is not None:
+        with atomic_path(out / "comparison.nc") as tmp:
+            cmp.to_netcdf(tmp, engine="h5netcdf")
+        save_figure(plot_comparison(cmp), out / "comparison.png")
+        files[2:2] = ["comparison.nc", "comparison.png"]
+        summary["comparison"] = {
+            str(p): {str(m): {k: float(cmp[k].sel(plan=p, metric=m)) for k in ("mean", "lower", "upper", "prob_better")}
+                     for m in cmp.metric.values} for p in cmp.plan.values if p != cmp.attrs["baseline"]}
+        summary["comparison_metric"] = metric
+    summary["files"] = files
+    summary["warnings"] = list(warnings)
+    write_json(summary, out / "summary.json")
+    if not quiet:
+        print(_forecast_table(fc, f"forecast over {fc.attrs['horizon_weeks']} weeks + {fc.attrs['tail_weeks']} "
+                                  f"tail ({fc.attrs['engine']}, {fc.sizes['draw']} draws): mean [90% interval]"))
+        if cmp is not None:
+            print()
+            print(_compare_table(cmp, metric))
+        for w in warnings:
+            print(f"note: {w}")
+        print(f"\nwrote {out}/" + ", ".join(files))
+
+
+def _plans_arg(args, sc):
+    plans = list(args.plan or [])
+    if not plans and sc.spec.plans:
+        plans = [str(sc.base_dir / p) for p in sc.spec.plans]
+    return plans
+
+
+def cmd_forecast(args) -> int:
+    from journeysim.planning.comparison import compare
+    from journeysim.planning.forecasting import forecast
+
+    sc, data, fit = load_inputs(args)
+    fc = forecast(sc, fit, data, _plans_arg(args, sc), horizon=args.horizon, tail=args.tail, max_draws=args.draws,
+                  engine=args.engine, agents=args.agents, agent_draws=args.agent_draws,
+                  executor=executor_from_args(args), allow_unconverged=args.allow_unconverged)
+    cmp = compare(fc) if fc.sizes["plan"] > 1 else None
+    _write_forecast(fc, cmp, Path(args.out), args.quiet, args.metric, _identification_warnings(sc, fit, data))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    return cmd_forecast(args)
+
+
+def cmd_optimize(args) -> int:
+    from journeysim._util.files import atomic_path, save_figure, write_json
+    from journeysim.cli.tables import format_table
+    from journeysim.planning.history import prepare
+    from journeysim.planning.optimization import optimize, parse_bounds, response_curves
+    from journeysim.plots.planning import plot_allocation, plot_response
+
+    sc, data, fit = load_inputs(args)
+    out = Path(args.out)
+    bounds = parse_bounds(args.bounds, sc.structure.channels)
+    history = prepare(sc, fit, data, max_draws=args.draws, allow_unconverged=args.allow_unconverged)
+    res = optimize(history, budget=args.budget, horizon=args.horizon, tail=args.tail,
+                   bounds=bounds, objective=args.objective,
+                   periods=args.periods, search_draws=args.search_draws, max_draws=args.draws,
+                   verify_agents=args.verify_agents, agent_draws=args.agent_draws, agents=args.agents,
+                   executor=executor_from_args(args))
+    rc = response_curves(history, horizon=args.horizon, tail=args.tail, draws=min(args.search_draws, args.draws))
+    with atomic_path(out / "optimum.nc") as tmp:
+        res.to_netcdf(tmp, engine="h5netcdf")
+    with atomic_path(out / "response.nc") as tmp:
+        rc.to_netcdf(tmp, engine="h5netcdf")
+    save_figure(plot_allocation(res), out / "allocation.png")
+    save_figure(plot_response(rc), out / "response.png")
+    chans = list(res.channel.values)
+    gain = {str(p): {str(m): {k: float(res[k].sel(plan=p, metric=m)) for k in ("mean", "lower", "upper", "prob_better")}
+                     for m in ("purchases", "revenue", "media_new_customers")} for p in ("optimum", "baseline_mix")}
+    summary = {**{k: (v.item() if hasattr(v, "item") else v) for k, v in res.attrs.items()},
+               "allocation_weekly": {str(c): [float(x) for x in res.allocation.sel(channel=c).values] for c in chans},
+               "allocation_total": {str(c): float(v) for c, v in zip(chans, res.allocation_total.values)},
+               "baseline_weekly": {str(c): float(v) for c, v in zip(chans, res.baseline_weekly.values)},
+               "gain_vs_baseline": gain,
+               "files": ["optimum.nc", "response.nc", "allocation.png", "response.png", "summary.json"]}
+    if "agents_mean" in res:
+        summary["agents_check"] = {
+            str(m): {"agents": [float(res[f"agents_{k}"].sel(plan="optimum", check_metric=m)) for k in ("mean", "lower", "upper")],
+                     "twin": [float(res[f"twin_{k}"].sel(plan="optimum", check_metric=m)) for k in ("mean", "lower", "upper")]}
+            for m in res.check_metric.values}
+    write_json(summary, out / "summary.json")
+    if not args.quiet:
+        rows = [[c, res.baseline_weekly.sel(channel=c).item()] + [res.allocation.sel(channel=c, period=p).item()
+                                                                   for p in res.period.values] for c in chans]
+        heads = ["channel", "baseline / week"] + [f"optimum / week (from week {int(w)})" for w in res.period_start_week.values]
+        print(format_table(rows, heads, title=f"allocation maximising {args.objective} for a budget of {args.budget:,.0f}"))
+        print()
+        rows = []
+        for p in ("baseline_mix", "optimum"):
+            g = gain[p]
+            rows.append([p] + [f"{g[m]['mean']:+,.4g} [{g[m]['lower']:+,.4g}, {g[m]['upper']:+,.4g}]"
+                               for m in ("purchases", "revenue")] + [f"{g['purchases']['prob_better']:.0%}"])
+        print(format_table(rows, ["plan", "Δ purchases", "Δ revenue", "P(more purchases)"],
+                           title="vs baseline (current spend): posterior mean [90% interval]"))
+        if "agents_check" in summary:
+            for m, v in summary["agents_check"].items():
+                print(f"agents check, optimum vs current mix at this budget, Δ {m}: agents {v['agents'][0]:+,.4g} "
+                      f"[{v['agents'][1]:+,.4g}, {v['agents'][2]:+,.4g}], twin {v['twin'][0]:+,.4g}")
+        print(f"\n{res.attrs['iterations']} iterations, {res.attrs['seconds']:.1f} s; wrote {out}/" + ", ".join(summary["files"]))
+    return 0
+
+
+#: ``journeysim plan``'s own defaults for its fit (where they differ from ``calibrate``'s): two chains,
+#: a higher target acceptance. Flags and the scenario's ``fit:`` section come first.
+PLAN_FIT_DEFAULTS = {"chains": 2, "target_accept": 0.95}
+
+
+def cmd_plan(args) -> int:
+    """Calibrate (unless --posterior is given), then forecast and compare the example plans."""
+    import warnings
+
+    from journeysim._util.files import save_figure, write_json
+    from journeysim.errors import JourneysimWarning
+    from journeysim.inference.checks import posterior_predictive
+    from journeysim.inference.sampling import (
+        calibrate,
+        fit_settings,
+        scenario_settings_note,
+    )
+    from journeysim.planning.comparison import compare
+    from journeysim.planning.forecasting import forecast
+    from journeysim.plots.fit import plot_ppc
+
+    sc, data, fit = load_inputs(args)
+    out = Path(args.out)
+    if fit is None:
+        st, src = fit_settings(sc, dict(draws=args.fit_draws, tune=args.tune, chains=args.chains,
+                                        target_accept=args.target_accept, coords=args.coords), PLAN_FIT_DEFAULTS)
+        if not args.quiet:
+            note = scenario_settings_note(st, src)
+            print(f"1/2 calibrating '{sc.name}' on {data.weeks} observed weeks ({st['chains']} chains x "
+                  f"{st['draws']} draws{'; ' + note if note else ''}) ...", flush=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", JourneysimWarning)
+            fit = calibrate(sc, data, draws=args.fit_draws, tune=args.tune, chains=args.chains, seed=args.seed,
+                            target_accept=args.target_accept, coords=args.coords, defaults=PLAN_FIT_DEFAULTS)
+        fit.save(out / "fit")
+        ppc = posterior_predictive(sc, fit, data, max_draws=200, seed=fit.info["seed"])
+        save_figure(plot_ppc(ppc, f"Posterior predictive check: {sc.name}"), out / "fit" / "ppc.png")
+        i = fit.info
+        write_json({**i, "converged": fit.converged}, out / "fit" / "summary.json")
+        if not args.quiet:
+            print(f"   {i['seconds']:.0f} s; max r-hat {i['max_rhat']:.3f}, min bulk ESS {i['min_ess_bulk']:.0f}, "
+                  f"divergences {i['divergences']} -> {out}/fit/", flush=True)
+        for w in caught:
+            print(f"WARNING: {w.message}", file=sys.stderr)
+    plans = _plans_arg(args, sc)
+    if not args.quiet:
+        print(f"2/2 forecasting {len(plans) + 1} plans over {args.horizon} weeks ...", flush=True)
+    fc = forecast(sc, fit, data, plans, horizon=args.horizon, tail=args.tail, max_draws=args.draws,
+                  allow_unconverged=args.allow_unconverged)
+    _write_forecast(fc, compare(fc), out, args.quiet, args.metric, _identification_warnings(sc, fit, data))
+    return 0
+
+
+def _common(p, posterior_required: bool = True):
+    p.add_argument("scenario", help="scenario YAML file")
+    if posterior_required:
+        p.add_argument("--posterior", required=True, metavar="FIT_DIR", help="output directory of `journeysim fit`")
+    p.add_argument("--data", help="observed weekly CSV the fit used (default: the scenario's data:)")
+    p.add_argument("--horizon", type=int, default=26, help="weeks of the plans (default 26)")
+    p.add_argument("--tail", type=int, default=8, help="weeks without spend after the horizon (carry-over; default 8)")
+    p.add_argument("--draws", type=int, default=500, help="posterior draws used (default 500)")
+    p.add_argument("--allow-unconverged", action="store_true", help="forecast from a fit that did not converge")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--quiet", action="store_true")
+
+
+def _agents_args(p):
+    p.add_argument("--agents", type=int, help="agents per run with --engine agents (default: the scenario's)")
+    p.add_argument("--agent-draws", type=int, default=20, help="posterior draws run with the agents (default 20)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler for agent runs (default: local processes)")
+    p.add_argument("--workers", type=int, help="local worker processes for agent runs")
+
+
+def register(sub) -> None:
+    for name, helptext in (("forecast", "forecast media plans from a calibrated fit"),
+                           ("compare", "compare media plans with the baseline (incremental effects)")):
+        f = sub.add_parser(name, help=helptext)
+        _common(f)
+        f.add_argument("--plan", action="append", metavar="PLAN",
+                       help="plan file (YAML or CSV); repeat for several (default: the scenario's plans:)")
+        f.add_argument("--engine", choices=["twin", "agents"], default="twin")
+        f.add_argument("--metric", default="purchases", help="metric for P(beats baseline) (default purchases)")
+        _agents_args(f)
+        f.set_defaults(func=cmd_compare if name == "compare" else cmd_forecast)
+    o = sub.add_parser("optimize", help="allocate a budget across channels to maximise an objective")
+    _common(o)
+    o.add_argument("--budget", type=float, required=True, help="total spend over the horizon")
+    o.add_argument("--bounds", nargs="*", metavar="CHANNEL=LO:HI", help="total spend bounds per channel")
+    o.add_argument("--objective", choices=["purchases", "profit", "p10"], default="purchases")
+    o.add_argument("--periods", type=int, default=1, help="flighting: allocate this many blocks of weeks separately")
+    o.add_argument("--search-draws", type=int, default=100, help="posterior draws used by the search (default 100)")
+    o.add_argument("--verify-agents", action="store_true", help="check the optimum against the baseline with agents")
+    _agents_args(o)
+    o.set_defaults(func=cmd_optimize)
+    p = sub.add_parser("plan", help="the whole flow: calibrate on observed data, then compare the example plans")
+    _common(p, posterior_required=False)
+    p.add_argument("--posterior", metavar="FIT_DIR", help="reuse a fit instead of calibrating")
+    p.add_argument("--plan", action="append", metavar="PLAN", help="plan file (default: the scenario's plans:)")
+    # (the fit's sampler settings: a flag given wins, else the scenario's fit: section, else PLAN_FIT_DEFAULTS)
+    p.add_argument("--fit-draws", type=int, help="draws per chain of the fit (default 1000)")
+    p.add_argument("--tune", type=int, help="tuning steps per chain of the fit (default 1000)")
+    p.add_argument("--chains", type=int, help="chains of the fit (default 2)")
+    p.add_argument("--target-accept", type=float,
+                   help="NUTS target acceptance of the fit (default 0.95: smaller steps, no divergences on the examples)")
+    p.add_argument("--coords", choices=["log", "softplus"],
+                   help="sampler coordinates of the fit's lognormal parameters (default log; see journeysim fit --help)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--metric", default="purchases")
+    p.set_defaults(func=cmd_plan)

@@ -1,0 +1,23 @@
+"""The observed history as the twin's inputs: touches and event multipliers per step."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from journeysim.io.observed import ObservedData
+
+__all__ = ['observed_inputs']
+
+
+def observed_inputs(scenario, data: ObservedData):
+    """Per step: daily touches ``(T, C)``, edge and channel event multipliers; steps per week."""
+    st = scenario.structure
+    W = data.weeks
+    touches = st.touches(data.plan.aligned(st.channels))  # (W, C) per day
+    if data.impressions is not None:
+        seen = ~np.isnan(data.impressions)
+        touches = np.where(seen, np.nan_to_num(data.impressions) / 7.0, touches)
+    em = np.stack([st.event_multipliers(w)[0] for w in range(W)])
+    cm = np.stack([st.event_multipliers(w)[1] for w in range(W)])
+    steps = 7 // st.dt
+    return np.repeat(touches, steps, 0), np.repeat(em, steps, 0), np.repeat(cm, steps, 0), steps

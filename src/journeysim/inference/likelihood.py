@@ -1,0 +1,115 @@
+"""The PyMC model of a calibration: priors, the twin over the history, and the KPI likelihoods."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from journeysim.errors import InputError
+from journeysim.inference.inputs import observed_inputs
+from journeysim.inference.priors import ParamSpace, build_space, check_coords
+from journeysim.io.observed import ObservedData
+from journeysim.model.dynamics import Params, Structure
+from journeysim.model.observe import expected_kpi
+from journeysim.twin.state import TwinMatrices, TwinState, initial_X
+from journeysim.twin.step import twin_step
+
+__all__ = ['build_model']
+
+
+NOISE_PRIOR_SIGMA = 0.1
+
+
+def _weekly_arrays(xp, X_steps, flows, new, repeat, referrals, st: Structure, W: int, steps: int, mats):
+    """Weekly outputs of the twin inside the model, in the layout :func:`expected_kpi` reads."""
+    P, S, E = len(st.personas), len(st.stages), len(st.edges)
+    flow_w = flows.reshape((W, steps, P, E)).sum(axis=1)
+    new_w = new.reshape((W, steps, P)).sum(axis=1)
+    rep_w = repeat.reshape((W, steps, P)).sum(axis=1)
+    ref_w = referrals.reshape((W, steps)).sum(axis=1)
+    X_end = X_steps[steps - 1::steps]  # (W, R, cols)
+    stage = (X_end[:, :, 0] @ mats.stage_out.T).reshape((W, P, S))
+    purchases = new_w + rep_w
+    return {"entries": flow_w @ st.dst_matrix, "stage_size": stage, "purchases": purchases,
+            "purchases_new": new_w, "referrals": ref_w, "revenue": purchases * st.value}
+
+
+def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, paths=None,
+                observed_as_data: bool = False, fused: bool | None = None, coords: str = "log"):
+    """The PyMC model of a scenario's uncertain parameters given observed data.
+
+    Returns the model; its free variables are the parameters of ``space`` (named as in the
+    scenario's ``priors:``) plus one noise level per negative-binomial or normal observation.
+    ``paths`` (a path table or :class:`journeysim.inference.pathlik.PathCounts`) adds the path likelihood
+    of :func:`journeysim.inference.pathlik.add_path_likelihood`.
+    ``observed_as_data`` puts the observed values of count and normal KPIs in ``pm.Data``
+    containers named ``observed_<column>``, so a compiled model can be refitted on new values of
+    the same shape without recompiling (nutpie: ``compiled.with_data(observed_<column>=...)``).
+    ``fused`` runs the history as one compiled Op (:func:`journeysim.inference.ops.twin_scan`, same
+    numbers) instead of ``pytensor.scan``; ``None``: when numba is importable and the environment
+    variable ``JOURNEYSIM_NO_FUSED`` is not set.
+    ``coords``: the sampler's coordinates of parameters with a lognormal prior, ``log`` (PyMC's)
+    or ``softplus`` (:func:`journeysim.inference.priors.SoftplusScaled`): the same model either way.
+    """
+    import pymc as pm
+    import pytensor
+    import pytensor.tensor as pt
+
+    check_coords(coords)  # (even when no prior is lognormal)
+    st = scenario.structure
+    space = space or build_space(scenario)
+    if len(space) == 0:
+        raise InputError("no uncertain parameters: give priors: or leave it out for the defaults", "priors")
+    W = data.weeks
+    touches, em, cm, steps = observed_inputs(scenario, data)
+    mats = TwinMatrices.build(st)
+    dt = st.dt
+    with pm.Model(coords={"week": data.dates}) as model:
+        theta = []
+        for name, prior in zip(space.names, space.priors):
+            theta.append(pt.as_tensor(prior.args[0]) if prior.form == "fixed" else prior.pymc(name, coords=coords))
+        params = space.to_params(pt, theta, scenario.params)
+        X0 = initial_X(pt, pt.as_tensor(params.initial), st)
+        fields = [pt.as_tensor(np.asarray(v, float)) if isinstance(v, np.ndarray | float | int | np.floating) else v
+                  for v in params.as_dict().values()]
+
+        def step(tc, e_m, c_m, X, *pvals):
+            P_ = Params(*pvals)
+            state, out = twin_step(pt, TwinState(X), tc, P_, st, e_m, c_m, dt, mats)
+            return state.X, out["flow"], out["new"], out["repeat"], out["referrals"]
+
+        from journeysim.inference.ops import twin_scan, use_fused
+
+        if use_fused(fused):
+            Xs, flows, new, repeat, refs = twin_scan(pt.as_tensor(touches), pt.as_tensor(em), pt.as_tensor(cm), X0,
+                                                     *fields[:5], structure=st, mats=mats, dt=dt)  # base..wom_rate
+        else:
+            (Xs, flows, new, repeat, refs), _ = pytensor.scan(
+                step, sequences=[pt.as_tensor(touches), pt.as_tensor(em), pt.as_tensor(cm)],
+                outputs_info=[X0, None, None, None, None], non_sequences=fields)
+        arrays = _weekly_arrays(pt, Xs, flows, new, repeat, refs, st, W, steps, mats)
+        for obs in data.observations:
+            mask = np.array([s in obs.stages for s in st.stages], float)
+            mu = expected_kpi(pt, arrays, obs.measures, mask, st.population, obs.scale)
+            ok = obs.observed
+            y = obs.values[ok]
+            if observed_as_data and obs.likelihood != "binomial":
+                y = pm.Data(f"observed_{obs.column}", y)
+            mu_o = mu[np.flatnonzero(ok)]
+            name = f"obs_{obs.column}"
+            if obs.likelihood == "poisson":
+                pm.Poisson(name, mu=pt.maximum(mu_o, 1e-9), observed=y)
+            elif obs.likelihood == "negbin":
+                cv = pm.HalfNormal(f"noise_{obs.column}", sigma=NOISE_PRIOR_SIGMA)
+                pm.NegativeBinomial(name, mu=pt.maximum(mu_o, 1e-9), alpha=1.0 / (cv * cv), observed=y)
+            elif obs.likelihood == "normal":
+                cv = pm.HalfNormal(f"noise_{obs.column}", sigma=NOISE_PRIOR_SIGMA)
+                pm.Normal(name, mu=mu_o, sigma=cv * pt.abs(mu_o) + 1e-9, observed=y)
+            elif obs.likelihood == "binomial":
+                n = obs.sample_size[ok].astype(np.int64)
+                pm.Binomial(name, n=n, p=pt.clip(mu_o, 1e-9, 1 - 1e-9), observed=np.round(y * n).astype(np.int64))
+        if paths is not None:
+            from journeysim.inference.pathlik import add_path_likelihood
+
+            model._journeysim_paths = add_path_likelihood(pt, scenario, paths, params, X0, Xs, touches, em, cm)  # noqa: SLF001
+    model._journeysim_space = space  # noqa: SLF001 - kept for calibrate()
+    return model

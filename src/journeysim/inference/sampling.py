@@ -1,0 +1,194 @@
+"""Bayesian calibration: the mean-field twin as a differentiable PyMC likelihood.
+
+The PyMC model runs :func:`journeysim.twin.step.twin_step` (the same function the numpy twin runs)
+with ``xp = pytensor.tensor`` inside a ``scan`` over the observed history, maps its weekly outputs
+to each observed KPI with :func:`journeysim.model.observe.expected_kpi`, and scores them with the
+observation's likelihood. NUTS samples it (nutpie by default, PyMC's own or numpyro on request).
+
+For what the twin cannot represent, ``method="abc"`` calibrates the agent engine itself with
+PyMC's ``pm.Simulator`` and sequential Monte Carlo on the KPI series (small sizes only).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from journeysim.errors import InputError, JourneysimWarning
+from journeysim.inference.likelihood import build_model
+from journeysim.inference.posterior import Fit, convergence_diagnostics
+from journeysim.inference.priors import build_space, check_coords
+from journeysim.io.observed import ObservedData
+
+__all__ = ['calibrate', 'SAMPLERS', 'fit_settings', 'FIT_DEFAULTS', 'compile_nutpie']
+
+
+SAMPLERS = ("nutpie", "pymc", "numpyro")
+#: Sampler settings when neither the call nor the scenario's ``fit:`` section gives them.
+FIT_DEFAULTS = {"draws": 1000, "tune": 1000, "chains": 4, "target_accept": 0.9, "coords": "log", "sampler": "nutpie"}
+
+
+def fit_settings(scenario, given: dict | None = None, defaults: dict | None = None) -> tuple[dict, dict]:
+    """The sampler settings of a fit, and where each came from.
+
+    Each of ``draws, tune, chains, target_accept, coords, sampler`` is taken from ``given`` (an
+    explicit argument or command-line flag) when it is not None, else from the scenario's ``fit:``
+    section, else from ``defaults`` (:data:`FIT_DEFAULTS`). Returns ``(settings, source)`` with
+    ``source[key]`` one of ``"given"``, ``"scenario"``, ``"default"``.
+    """
+    given = given or {}
+    defaults = {**FIT_DEFAULTS, **(defaults or {})}
+    unknown = set(given) - set(FIT_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown fit settings: {sorted(unknown)}")
+    spec = getattr(getattr(scenario, "spec", None), "fit", None)
+    settings, source = {}, {}
+    for key, default in defaults.items():
+        from_scenario = getattr(spec, key, None) if spec is not None else None
+        if given.get(key) is not None:
+            settings[key], source[key] = given[key], "given"
+        elif from_scenario is not None:
+            settings[key], source[key] = from_scenario, "scenario"
+        else:
+            settings[key], source[key] = default, "default"
+    return settings, source
+
+
+def scenario_settings_note(settings: dict, source: dict) -> str:
+    """``"from the scenario's fit: section: tune 300, ..."`` (the settings it supplied), or ``""``."""
+    keys = [k for k, v in source.items() if v == "scenario"]
+    return "from the scenario's fit: section: " + ", ".join(f"{k} {settings[k]}" for k in keys) if keys else ""
+
+
+def calibrate(scenario, data: ObservedData, *, draws: int | None = None, tune: int | None = None,
+              chains: int | None = None, sampler: str | None = None, seed: int | None = None, method: str = "nuts",
+              target_accept: float | None = None, progress: bool = False, priors: dict[str, str] | None = None,
+              abc_agents: int = 2000, abc_draws: int | None = None, paths=None, executor: Any = None,
+              coords: str | None = None, defaults: dict | None = None) -> Fit:
+    """Calibrate a scenario's uncertain parameters on observed data.
+
+    Parameters
+    ----------
+    scenario, data
+        The scenario (with ``observations:`` and, optionally, ``priors:``) and its observed data
+        (:func:`journeysim.io.observed.read_observed`).
+    draws, tune, chains, target_accept
+        NUTS settings (default 1000, 1000, 4, 0.9).
+    sampler
+        ``nutpie`` (default, fast), ``pymc`` or ``numpyro`` (needs jax).
+    coords
+        The sampler's coordinates of lognormal parameters: ``log`` (default) or ``softplus``
+        (:func:`journeysim.inference.priors.SoftplusScaled`; fewer gradients per draw when the data pin
+        the effects down, e.g. retail: see the README). Same model either way.
+
+        Each of these six left as None is taken from the scenario's ``fit:`` section if it has the
+        key, else ``defaults`` (a caller's own, e.g. ``journeysim plan``'s two chains), else
+        :data:`FIT_DEFAULTS` (:func:`fit_settings`); ``Fit.info["settings_from"]`` records which.
+    method
+        ``nuts`` (the twin as likelihood) or ``abc`` (the agent engine with SMC; small sizes: see
+        :mod:`journeysim.inference.abc`).
+    abc_draws, abc_agents, executor
+        ABC only: particles per chain (default ``draws``), agents per simulation, and where the
+        agent runs go (:func:`journeysim.scale.executor.get_executor`; default local processes).
+    paths
+        Optional observed path table (DataFrame) or :class:`journeysim.inference.pathlik.PathCounts`
+        covering the observed weeks: adds the likelihood of :mod:`journeysim.inference.pathlik` (nuts only).
+
+    Returns
+    -------
+    Fit
+        Posterior, diagnostics, and ``converged`` (r-hat <= 1.01, bulk ESS >= 100 per chain, no
+        divergences). A fit that did not converge warns loudly; forecasting refuses it unless told.
+    """
+    settings, settings_from = fit_settings(scenario, dict(draws=draws, tune=tune, chains=chains, sampler=sampler,
+                                                          target_accept=target_accept, coords=coords), defaults)
+    draws, tune, chains, sampler = (settings[k] for k in ("draws", "tune", "chains", "sampler"))
+    target_accept, coords = settings["target_accept"], settings["coords"]
+    if sampler not in SAMPLERS:
+        from journeysim.errors import did_you_mean
+
+        raise InputError(f"unknown sampler '{sampler}'" + did_you_mean(sampler, SAMPLERS), "sampler")
+    check_coords(coords)  # (before any work; build_model checks it too)
+    if not 0.0 < float(target_accept) < 1.0:
+        raise InputError(f"target_accept must lie strictly between 0 and 1, got {target_accept}", "target_accept")
+    for key, lowest in (("draws", 1), ("tune", 0), ("chains", 1)):
+        if not isinstance(settings[key], (int, np.integer)) or settings[key] < lowest:
+            raise InputError(f"{key} must be a whole number >= {lowest}, got {settings[key]!r}", key)
+    seed = scenario.seed if seed is None else seed
+    space = build_space(scenario, priors)
+    t0 = time.perf_counter()
+    if paths is not None and method != "nuts":
+        raise InputError("a path table enters the fit through the twin: use method='nuts'", "paths")
+    if method == "abc":
+        from journeysim.inference.abc import calibrate_abc
+
+        idata = calibrate_abc(scenario, data, space, draws=abc_draws or draws, agents=abc_agents, seed=seed,
+                              chains=chains, progress=progress, executor=executor)
+    elif method == "nuts":
+        model = build_model(scenario, data, space, paths=paths, coords=coords)
+        idata = _sample(model, sampler, draws, tune, chains, seed, target_accept, progress)
+    else:
+        raise InputError(f"unknown method '{method}'; use nuts or abc", "method")
+    seconds = time.perf_counter() - t0
+    summ, stats = convergence_diagnostics(idata, space.names)
+    info = {"seconds": seconds, "sampler": sampler if method == "nuts" else "smc", "method": method, "seed": seed,
+            "coords": coords if method == "nuts" else None, "tune": tune if method == "nuts" else None,
+            "target_accept": target_accept if method == "nuts" else None, "settings_from": settings_from,
+            "scenario": scenario.name, "scenario_file": str(scenario.source) if scenario.source else None,
+            "data_file": data.source, "weeks": data.weeks, "first_week": str(data.dates[0].date()), **stats}
+    if method == "abc":
+        info.update({k: idata.attrs.get(k) for k in ("abc_simulations", "abc_executor")})
+    if paths is not None:
+        from journeysim.inference.pathlik import paths_info
+
+        info["paths"] = paths_info(paths, model)
+    fit = Fit(idata, space, summ, stats["converged"], info)
+    if not fit.converged:
+        warnings.warn(
+            f"the fit did NOT converge (max r-hat {stats['max_rhat']:.3f}, min bulk ESS {stats['min_ess_bulk']:.0f}, "
+            f"{stats['divergences']} divergences): run longer (--draws/--tune), tighten priors, or check the data. "
+            f"Forecasts from it are refused unless you pass allow_unconverged / --allow-unconverged.",
+            JourneysimWarning, stacklevel=2)
+    return fit
+
+
+def compile_nutpie(model):
+    """nutpie's compiled model of a PyMC model (its numba backend), made reproducible.
+
+    The same seed gives the same draws bit for bit whatever state numba's and PyTensor's compile
+    caches are in: PyTensor's fast-math flags are off while it compiles (with them, a model compiled
+    afresh and the same model loaded from the caches differed in the last bits, enough to send a
+    chain elsewhere), and the twin kernels allow only fused multiply-adds (:mod:`journeysim.inference.ops`).
+    The numba backend is used even where JAX is installed: the fused twin has no JAX implementation.
+    """
+    import nutpie
+    import pytensor
+
+    with pytensor.config.change_flags(numba__fastmath=False):
+        return nutpie.compile_pymc_model(model, backend="numba")
+
+
+def _sample(model, sampler, draws, tune, chains, seed, target_accept, progress):
+    import pymc as pm
+
+    if sampler == "nutpie":
+        import nutpie
+
+        compiled = compile_nutpie(model)
+        idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=min(chains, 2), seed=seed,
+                              progress_bar=progress, target_accept=target_accept,
+                              low_rank_modified_mass_matrix=True)
+        return idata
+    with model:
+        if sampler == "numpyro":
+            try:
+                import numpyro  # noqa: F401
+            except ImportError:
+                raise InputError("the numpyro sampler needs numpyro and jax: pip install numpyro", "sampler") from None
+            return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed, nuts_sampler="numpyro",
+                             target_accept=target_accept, progressbar=progress)
+        return pm.sample(draws=draws, tune=tune, chains=chains, cores=min(chains, 2), random_seed=seed,
+                         target_accept=target_accept, progressbar=progress, compute_convergence_checks=False)

@@ -1,0 +1,377 @@
+"""The compiled reverse sweep (reverse-mode adjoints) of the twin over a history, recomputing each step from its stored state."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from journeysim._util.numba import njit as _njit
+from journeysim.model.dynamics import TINY
+from journeysim.twin._kernel.forward import _differ, step_forward, workspace
+
+__all__ = ['twin_scan_backward']
+
+
+@_njit
+def grad_workspace(R, RE, K):  # pragma: no cover - compiled
+    """Adjoints of one step's intermediates (:func:`step_backward`)."""
+    return (np.empty((R, K)), np.empty((R, K)), np.empty((R, K)), np.empty((R, K)),  # A, Q (updated), abar, V
+            np.empty((R, K)), np.empty((R, K)), np.empty((R, K)),  # var, T, Bstage
+            np.empty(R), np.empty(R),  # H (incl. through L), L
+            np.empty((R, K)), np.empty((R, K)),  # a_out0, q_out0: the part through the cap's ratio (per source)
+            np.empty((RE, K)), np.empty(RE),  # B_rows, h
+            np.empty(K), np.empty(K), np.empty(K),  # q, d, per_weight
+            np.empty(RE), np.empty(RE), np.empty(RE),  # per edge row: frac, r * slope, L / H
+            np.zeros(RE), np.zeros((RE, K)))  # base_eff, B_rows: sums over steps with the same multipliers
+
+
+@_njit
+def _flush_hazard_grads(gbw, gBw, em_t, cm_t, pidx, eidx, aff, gbase, gbeta):  # pragma: no cover - compiled
+    """Add the sums of the cotangents of ``base_eff`` and ``B_rows`` over steps with the event
+    multipliers ``em_t, cm_t`` into ``gbase``, ``gbeta`` (``base_eff = base * edge_mult``, ``B =
+    beta * (affinity * chan_mult)``), and reset them."""
+    K = gBw.shape[1]
+    for j in range(gbw.shape[0]):
+        p = pidx[j]
+        e = eidx[j]
+        gbase[p, e] += gbw[j] * em_t[p, e]
+        gbw[j] = 0.0
+        for k in range(K):
+            gbeta[k, e] += gBw[j, k] * (aff[k, p] * cm_t[k, p])
+            gBw[j, k] = 0.0
+
+
+@_njit(inline=True)
+def step_backward(X, em_t, cm_t, beta, carryover, fhalf, wom_rate, dt,
+                   srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
+                   ws, gws, gXn, gflow_o, gnew_o, grep_o, gref,
+                   gX, gcarry, gfhalf):  # pragma: no cover - compiled
+    """Reverse of :func:`step_forward` (whose workspace ``ws`` holds the step's intermediates).
+
+    Given the cotangents of the step's outputs (``gXn`` on the new state, ``gflow_o``, ``gnew_o``,
+    ``grep_o``, ``gref`` on referrals), writes the cotangent of the old state into ``gX`` and adds
+    the parameters' into ``gcarry, gfhalf`` and the workspace's sums for ``base`` and ``beta`` (see
+    :func:`_flush_hazard_grads`); returns that of ``wom_rate``. The
+    statements of ``twin_step`` are visited in reverse order (hoisted ones where they were
+    computed). Terms skipped by the forward's shortcuts are zero here too, except the gradient with
+    respect to ``B_rows`` entries that are 0 (a ``beta`` of 0 still has a gradient): kept.
+    """
+    (sc, touch, tgt, pw, q, d, A1, Q1, abar, V, invN, var, invA, Tm, empty, b, Brow, hh, Hs, BstR, rowL, invH,
+     fx, frac, flow, rsl, aout0, qout0, sa, sq, ma, mq, ra, rq, isa, isq, nzk, nnz, actk, nact, em_prev, cm_prev,
+     valid) = ws
+    (gA1, gQ1, gabar, gV, gvar, gTm, gBstR, gH, gL, gsa, gsq, gBrow, ghh, gq, gd, gpw, gfr, grs, gLH, gbw, gBw) = gws
+    R = X.shape[0]
+    K = fhalf.shape[0]
+    RE = srow.shape[0]
+    # "referrals": wom * dt
+    gwom = gref * dt
+    # X_new = [N_, A, Q] + move @ F: the old stocks get gXn, each edge row's F the difference dst - src
+    gX[:, 0] = gXn[:, 0]  # (N_ = N; more terms below)
+    gA1[:, :] = gXn[:, 1:1 + K]
+    gQ1[:, :] = gXn[:, 1 + K:]
+    gH[:] = 0.0
+    gL[:] = 0.0
+    gabar[:, :] = 0.0
+    gV[:, :] = 0.0
+    gvar[:, :] = 0.0
+    gTm[:, :] = 0.0
+    # a_out = a_out0 * src(ma), ma = minimum(1.0, A / maximum(sum of a_out0, TINY)) (and q_out):
+    # through ma, to the ratio only when it is below 1 (minimum's gradient goes to its first argument,
+    # the constant, when the output equals it); gsa: what each a_out0 of the row gets through the sum
+    for r in range(R):
+        for k in range(K):
+            gsa[r, k] = 0.0
+            gsq[r, k] = 0.0
+        if empty[r]:  # a_out0 = q_out0 = 0, and ma = mq = 0 (ratio 0 / TINY): nothing
+            continue
+        for k in range(K):
+            if ra[r, k] < 1.0 and sa[r, k] != 0.0:  # (sa = 0: every a_out0 is 0, gma = 0)
+                gma = 0.0
+                for i in range(optr[r], optr[r + 1]):
+                    jj = oidx[i]
+                    gma += (gXn[drow[jj], 1 + k] - gXn[r, 1 + k]) * aout0[jj, k]
+                gA1[r, k] += gma * isa[r, k]
+                if sa[r, k] >= TINY:
+                    gsa[r, k] = -gma * ra[r, k] * isa[r, k]
+            if rq[r, k] < 1.0 and sq[r, k] != 0.0:
+                gmq = 0.0
+                for i in range(optr[r], optr[r + 1]):
+                    jj = oidx[i]
+                    gmq += (gXn[drow[jj], 1 + K + k] - gXn[r, 1 + K + k]) * qout0[jj, k]
+                gQ1[r, k] += gmq * isq[r, k]
+                if sq[r, k] >= TINY:
+                    gsq[r, k] = -gmq * rq[r, k] * isq[r, k]
+    # per edge row: flow (into X_new (move @ F), "flow" (edge_out), "new" (new_sel), "repeat" (repeat_sel))
+    for j in range(RE):
+        s = srow[j]
+        t = drow[j]
+        gf = gXn[t, 0] - gXn[s, 0] + gflow_o[pe[j]]
+        if kind[j] == 1:
+            gf += gnew_o[pidx[j]]
+        elif kind[j] == 2:
+            gf += grep_o[pidx[j]]
+        # flow = Ns * frac
+        gX[s, 0] += gf * frac[j]
+        gfr[j] = gf * X[s, 0]
+        grs[j] = 0.0
+        gLH[j] = 0.0
+    # a_out = maximum(frac As + G Vs, 0); q_out = maximum(frac Qs + G T, 0); G = (r slope) Bstage + (L / H) B_rows
+    #   (by source row: its values are loaded once for the edge rows leaving it)
+    for r in range(R):
+        if empty[r]:
+            # Ns = As = Qs = Vs = T = 0 and the cotangents of a_out0, q_out0 are 0 (ma = mq = 0, gsa = gsq = 0):
+            # nothing reaches frac, G, or the hazards
+            for k in range(K):
+                gBstR[r, k] = 0.0
+            for i in range(optr[r], optr[r + 1]):
+                for k in range(K):
+                    gBrow[oidx[i], k] = 0.0
+            continue
+        LH = rowL[r] * invH[r]
+        for k in range(K):
+            As = A1[r, k]
+            Qs = Q1[r, k]
+            Vs = V[r, k]
+            T_ = Tm[r, k]
+            Bst = BstR[r, k]
+            m_a = ma[r, k]
+            m_q = mq[r, k]
+            g_sa = gsa[r, k]
+            g_sq = gsq[r, k]
+            gx_a = gXn[r, 1 + k]
+            gx_q = gXn[r, 1 + K + k]
+            accA = 0.0
+            accQ = 0.0
+            accV = 0.0
+            accT = 0.0
+            accB = 0.0
+            for i in range(optr[r], optr[r + 1]):
+                j = oidx[i]
+                t = drow[j]
+                fr = frac[j]
+                rs = rsl[j]
+                Bj = Brow[j, k]
+                G = rs * Bst + LH * Bj
+                gax = 0.0
+                if fr * As + G * Vs >= 0.0:
+                    gax = (gXn[t, 1 + k] - gx_a) * m_a + g_sa
+                gqx = 0.0
+                if fr * Qs + G * T_ >= 0.0:
+                    gqx = (gXn[t, 1 + K + k] - gx_q) * m_q + g_sq
+                gfr[j] += gax * As + gqx * Qs
+                accA += gax * fr
+                accQ += gqx * fr
+                accV += gax * G
+                accT += gqx * G
+                gG = gax * Vs + gqx * T_
+                grs[j] += gG * Bst
+                accB += gG * rs
+                gLH[j] += gG * Bj
+                gBrow[j, k] = gG * LH
+            gA1[r, k] += accA
+            gQ1[r, k] += accQ
+            gV[r, k] += accV
+            gTm[r, k] += accT
+            gBstR[r, k] = accB
+    # per edge row, in reverse: frac (clip), curvature, slope, r, competing_exit
+    for j in range(RE):
+        s = srow[j]
+        if empty[s]:
+            ghh[j] = 0.0
+            continue
+        L = rowL[s]
+        iH = invH[s]
+        f0 = L * hh[j] * iH
+        rr = hh[j] * iH
+        slope = dt * (1.0 - L) - L * iH
+        c2 = rr * (-dt * dt * (1.0 - L))
+        LH = L * iH
+        # frac = clip(frac0 + 0.5 sum(curv var), 0, L)  (clip: to x when 0 <= x <= L, to L when x > L)
+        x = fx[j]
+        gx = 0.0
+        g_L = 0.0
+        if x >= 0.0 and x <= L:
+            gx = gfr[j]
+        elif x > L:
+            g_L += gfr[j]
+        g_f0 = gx
+        gcorr = 0.5 * gx
+        g_c2 = 0.0
+        g_slope = grs[j] * rr  # (r slope in G)
+        g_r = grs[j] * slope
+        g_LH = gLH[j]
+        g_H = 0.0
+        if gcorr != 0.0:
+            for i in range(nact[s]):  # (the other sources' terms are 0, and so are their gradients)
+                kk = actk[s, i]
+                Bst = BstR[s, kk]
+                dr = (Brow[j, kk] - rr * Bst) * iH
+                curv = c2 * Bst * Bst + 2.0 * Bst * dr * slope
+                gcurv = gcorr * var[s, kk]
+                gvar[s, kk] += gcorr * curv
+                # curv = c2 Bstage^2 + 2 Bstage dr slope,  c2 = r (-dt^2 (1 - L))
+                g_c2 += gcurv * Bst * Bst
+                gBstR[s, kk] += gcurv * (2.0 * c2 * Bst + 2.0 * dr * slope)
+                gdr = gcurv * 2.0 * Bst * slope
+                g_slope += gcurv * 2.0 * Bst * dr
+                # dr = (B_rows - r Bstage) / H
+                gBrow[j, kk] += gdr * iH
+                g_r -= gdr * Bst * iH
+                gBstR[s, kk] -= gdr * rr * iH
+                g_H -= gdr * dr * iH
+        # c2 = r (-dt^2 (1 - L))
+        g_r += g_c2 * (-dt * dt * (1.0 - L))
+        g_L += g_c2 * rr * dt * dt
+        # L / H (in G)
+        g_L += g_LH * iH
+        g_H -= g_LH * LH * iH
+        # slope = dt (1 - L) - L / H
+        g_L -= g_slope * (dt + iH)
+        g_H += g_slope * L * iH * iH
+        # r = h / H
+        gh = g_r * iH
+        g_H -= g_r * rr * iH
+        # competing_exit: frac = L h / safe (safe = maximum(H, TINY) = H, its gradient goes to H)
+        g_L += g_f0 * hh[j] * iH
+        gh += g_f0 * L * iH
+        g_H -= g_f0 * f0 * iH
+        ghh[j] = gh
+        gH[s] += g_H
+        gL[s] += g_L
+    # per state row: L = 1 - exp(-safe dt); H = maximum(h @ same_src.T, TINY); Bstage = same_src @ B_rows;
+    # then per edge row leaving it: h = b_rows + sum(B_rows * abars)
+    for r in range(R):
+        gHr = gH[r] + gL[r] * dt * (1.0 - rowL[r])
+        if Hs[r] < TINY:
+            gHr = 0.0
+        for i in range(optr[r], optr[r + 1]):
+            j = oidx[i]
+            g = ghh[j] + gHr
+            # base_eff = base * edge_mult; B = beta * (affinity * chan_mult): the products with the week's
+            # multipliers are taken when the week's sums are flushed (_flush_hazard_grads)
+            gbw[j] += g
+            for ii in range(nnz[j]):
+                kk = nzk[j, ii]
+                gabar[r, kk] += g * Brow[j, kk]
+            for k in range(K):
+                gBw[j, k] += gBrow[j, k] + gBstR[r, k] + g * abar[r, k]
+    # memory update, per state row (reverse of: T, var, V, abar, A, Q, mu)
+    for k in range(K):
+        gq[k] = 0.0
+        gd[k] = 0.0
+        gpw[k] = 0.0
+    for r in range(R):
+        N = X[r, 0]
+        iN = invN[r]
+        gnN = 0.0
+        gN = 0.0
+        for k in range(K):
+            v = V[r, k]
+            ab = abar[r, k]
+            # T = 2 abars Vs + Vs^2 / maximum(As, TINY)
+            gT = gTm[r, k]
+            iA = invA[r, k]
+            gab = gabar[r, k] + 2.0 * gT * v
+            gv = gV[r, k] + gT * (2.0 * ab + 2.0 * v * iA)
+            ga = gA1[r, k]
+            if A1[r, k] >= TINY:
+                ga -= gT * v * v * iA * iA
+            # var = Vs / maximum(Ns, TINY)
+            gv += gvar[r, k] * iN
+            gnN -= gvar[r, k] * var[r, k] * iN
+            # V = maximum(Q - A abar, 0)
+            gQ = gQ1[r, k]
+            if Q1[r, k] - A1[r, k] * ab >= 0.0:
+                gQ += gv
+                ga -= gv * ab
+                gab -= gv * A1[r, k]
+            # abar = A / maximum(N_, TINY)
+            ga += gab * iN
+            gnN -= gab * ab * iN
+            mu = targ[r, k] * (pw[k] * dt)
+            A0 = X[r, 1 + k]
+            Q0 = X[r, 1 + K + k]
+            dk = d[k]
+            qk = q[k]
+            # A = d A + q mu N;  Q = d^2 Q + 2 d q mu A + q^2 N (mu + mu^2)
+            gd[k] += ga * A0 + gQ * (2.0 * dk * Q0 + 2.0 * qk * mu * A0)
+            gq[k] += ga * mu * N + gQ * (2.0 * dk * mu * A0 + 2.0 * qk * N * (mu + mu * mu))
+            gmu = ga * qk * N + gQ * (2.0 * dk * qk * A0 + qk * qk * N * (1.0 + 2.0 * mu))
+            gN += ga * qk * mu + gQ * qk * qk * (mu + mu * mu)
+            gX[r, 1 + k] = ga * dk + gQ * 2.0 * dk * qk * mu
+            gX[r, 1 + K + k] = gQ * dk * dk
+            # mu = targeting * (per_weight * dt)
+            gpw[k] += gmu * targ[r, k] * dt
+        if N >= TINY:
+            gN += gnN
+        gX[r, 0] += gN
+    gw = 0.0
+    for k in range(K):
+        # d = carryover ** dt
+        gcarry[k] += gd[k] * dt * carryover[k] ** (dt - 1.0)
+        # q = 1 / (1 + 7 per_weight / fhalf)   (fhalf = inf: 1 / fhalf = 0, no gradient)
+        inv = 1.0 / fhalf[k]
+        gz = -gq[k] * q[k] * q[k]
+        gpw[k] += gz * 7.0 * inv
+        gfhalf[k] -= gz * 7.0 * pw[k] * inv * inv
+        # per_weight = touches / maximum(targeted, TINY);  targeted = N @ targeting
+        tg = max(tgt[k], TINY)
+        if k == K - 1:  # touches[K - 1] = wom
+            gw += gpw[k] / tg
+        if tgt[k] >= TINY:
+            gt = -gpw[k] * pw[k] / tg
+            for r in range(R):
+                gX[r, 0] += gt * targ[r, k]
+    # wom = wom_rate * (N @ wom_from)
+    gwom += gw
+    for r in range(R):
+        gX[r, 0] += gwom * wom_rate * womf[r]
+    return gwom * sc[0]
+
+
+@_njit
+def twin_scan_backward(touches, em, cm, X0, base, beta, carryover, fhalf, wom_rate, dt,
+                       srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
+                       Xs, gXs, gflows, gnew, grep, grefs):  # pragma: no cover - compiled
+    """Reverse sweep of :func:`twin_scan_forward`.
+
+    ``Xs`` is the forward's state output; ``gXs, gflows, gnew, grep, grefs`` the cotangents of the
+    five outputs (zeros where an output is not used). Returns the gradients with respect to
+    ``X0, base, beta, carryover, fhalf`` (same shapes) and ``wom_rate`` (float). Each step's
+    intermediates are recomputed from ``X_{t-1}`` (``Xs[t - 1]`` or ``X0``).
+    """
+    T = touches.shape[0]
+    R = X0.shape[0]
+    cols = X0.shape[1]
+    K = fhalf.shape[0]
+    RE = srow.shape[0]
+    P = base.shape[0]
+    E = base.shape[1]
+    ws = workspace(R, RE, K, P, E)
+    gws = grad_workspace(R, RE, K)
+    Xn = np.empty((R, cols))
+    flow_o, new_o, rep_o = np.empty(P * E), np.empty(P), np.empty(P)
+    gbase = np.zeros((P, E))
+    gbeta = np.zeros((K, E))
+    gcarry = np.zeros(K)
+    gfhalf = np.zeros(K)
+    gwr = 0.0
+    carry = np.zeros((R, cols))  # cotangent of X_t from the steps after t
+    gXn = np.empty((R, cols))
+    X0c = np.ascontiguousarray(X0)
+    for t in range(T - 1, -1, -1):
+        if t < T - 1 and (_differ(em[t], em[t + 1]) or _differ(cm[t], cm[t + 1])):
+            _flush_hazard_grads(gws[-2], gws[-1], em[t + 1], cm[t + 1], pidx, eidx, aff, gbase, gbeta)
+        X = X0c if t == 0 else Xs[t - 1]
+        step_forward(X, touches[t], em[t], cm[t], base, beta, carryover, fhalf, wom_rate, dt,
+                         srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
+                         ws, Xn, flow_o, new_o, rep_o, False)
+        for r in range(R):
+            for c in range(cols):
+                gXn[r, c] = gXs[t, r, c] + carry[r, c]
+        gwr += step_backward(X, em[t], cm[t], beta, carryover, fhalf, wom_rate, dt,
+                              srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
+                              ws, gws, gXn, gflows[t], gnew[t], grep[t], grefs[t],
+                              carry, gcarry, gfhalf)
+    if T > 0:
+        _flush_hazard_grads(gws[-2], gws[-1], em[0], cm[0], pidx, eidx, aff, gbase, gbeta)
+    return carry, gbase, gbeta, gcarry, gfhalf, gwr
