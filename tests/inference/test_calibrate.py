@@ -131,6 +131,10 @@ def test_fit_command_writes_its_outputs(fitted):
     assert set(TRUTH) <= set(s["parameters"])
     # the posterior predictive covers the data: at least 75% of weeks inside the 90% band
     assert all(v >= 0.75 for v in s["ppc_coverage_90"].values()), s["ppc_coverage_90"]
+    # model criticism: a fit of the model's own world explains most of each KPI's variation
+    assert set(s["criticism"]) == {"enquiries", "new_customers"}
+    assert all(c["r2"] > 0.5 and c["noise_cv"] < 0.10 for c in s["criticism"].values()), s["criticism"]
+    assert isinstance(s["warnings"], list) and set(s["identification"]) <= {"tv", "social", "search", "display"}
 
 
 def test_fit_recovers_the_truth(fitted):

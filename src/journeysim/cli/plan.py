@@ -200,6 +200,7 @@ def cmd_plan(args) -> int:
     from journeysim._util.files import save_figure, write_json
     from journeysim.errors import JourneysimWarning
     from journeysim.inference.checks import posterior_predictive
+    from journeysim.inference.criticism import criticize
     from journeysim.inference.sampling import (
         calibrate,
         fit_settings,
@@ -226,10 +227,15 @@ def cmd_plan(args) -> int:
         ppc = posterior_predictive(sc, fit, data, max_draws=200, seed=fit.info["seed"])
         save_figure(plot_ppc(ppc, f"Posterior predictive check: {sc.name}"), out / "fit" / "ppc.png")
         i = fit.info
-        write_json({**i, "converged": fit.converged}, out / "fit" / "summary.json")
+        criticism, misfit = criticize(ppc, fit, data)
+        write_json({**i, "converged": fit.converged,
+                    "criticism": {r["kpi"]: {k: v for k, v in r.items() if k != "kpi"} for r in criticism},
+                    "warnings": misfit}, out / "fit" / "summary.json")
         if not args.quiet:
             print(f"   {i['seconds']:.0f} s; max r-hat {i['max_rhat']:.3f}, min bulk ESS {i['min_ess_bulk']:.0f}, "
                   f"divergences {i['divergences']} -> {out}/fit/", flush=True)
+            for w in misfit:
+                print(f"   note: {w}", flush=True)
         for w in caught:
             print(f"WARNING: {w.message}", file=sys.stderr)
     plans = _plans_arg(args, sc)

@@ -20,9 +20,9 @@ import numpy as np
 __all__ = ["criticize", "identification", "NOISE_CV_MAX", "R2_MIN", "SEASONAL_SHARE_MAX", "PRIOR_SHARE_MAX",
            "SPEND_CORRELATION_MAX"]
 
-#: A count KPI's measurement error (a coefficient of variation) is rarely above this; a fitted noise
+#: A count KPI's measurement error (a coefficient of variation) is rarely above 2-5%; a fitted noise
 #: far above it is the model absorbing what it cannot explain.
-NOISE_CV_MAX = 0.05
+NOISE_CV_MAX = 0.10
 #: Below this share of the observed variance explained, the fit is close to a flat line.
 R2_MIN = 0.5
 #: Above this share of the residual variance explained by a yearly pattern, seasonality is missing.
@@ -94,8 +94,8 @@ def criticize(ppc, fit, data) -> tuple[list[dict], list[str]]:
                             f"lacks seasonality, and a channel whose spend follows the season may be "
                             f"credited with it")
         if np.isfinite(cv) and cv > NOISE_CV_MAX:
-            warnings.append(f"{c}: fitted noise {cv:.1%} (coefficient of variation), above the {NOISE_CV_MAX:.0%} "
-                            f"a measured count rarely exceeds; the model is absorbing misfit as noise")
+            warnings.append(f"{c}: fitted noise {cv:.1%} (coefficient of variation), far above the few per cent "
+                            f"a measured count has; the model is absorbing misfit as noise")
     return rows, warnings
 
 
