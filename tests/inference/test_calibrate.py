@@ -482,3 +482,29 @@ def test_softplus_coordinates_give_the_same_model(tiny):
     for command in ("fit", "plan"):
         opt = next(a for a in sub.choices[command]._actions if "--coords" in a.option_strings)  # noqa: SLF001
         assert tuple(opt.choices) == COORDS
+
+
+def test_backtest_command_end_to_end(tiny, tmp_path, capsys):
+    """``journeysim backtest`` at a small size: 2 folds of 4 weeks, a table, a figure, summary.json with
+    per-fold and pooled scores (coverage of held-back weeks between 0 and 1, finite CRPS)."""
+    sc, path, csv = tiny
+    out = tmp_path / "bt"
+    code = main(["backtest", str(path), "--data", str(csv), "--folds", "2", "--horizon", "4", "--draws", "150",
+                 "--tune", "150", "--chains", "2", "--out", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "fold 2/2" in text and "inside the 90% interval" in text
+    s = json.loads((out / "summary.json").read_text())
+    assert len(s["folds"]) == 2 and s["folds"][1]["train_weeks"] == s["folds"][0]["train_weeks"] + 4
+    assert set(s["kpis"]) == {"enquiries", "new_customers"}
+    for v in s["kpis"].values():
+        assert v["weeks"] == 8 and 0.0 <= v["coverage_90"] <= 1.0 and np.isfinite(v["crps"]) and v["mape"] < 0.5
+    assert (out / "backtest.png").read_bytes().startswith(PNG)
+
+
+def test_backtest_refuses_folds_that_leave_too_few_weeks(tiny, tmp_path, capsys):
+    sc, path, csv = tiny
+    assert main(["backtest", str(path), "--data", str(csv), "--folds", "9", "--horizon", "8",
+                 "--out", str(tmp_path / "bt")]) == 2
+    err = capsys.readouterr().err
+    assert "--folds" in err and "at least 8" in err and not (tmp_path / "bt").exists()

@@ -137,7 +137,8 @@ _EXTRA_VERBS: list = []
 def _register_extras():
     import importlib
 
-    for mod in ("journeysim.cli.fit", "journeysim.cli.plan", "journeysim.cli.attribute", "journeysim.cli.sweep"):
+    for mod in ("journeysim.cli.fit", "journeysim.cli.backtest", "journeysim.cli.plan", "journeysim.cli.attribute",
+                "journeysim.cli.sweep"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as exc:

@@ -40,6 +40,7 @@ import numpy as np
 from scipy import stats
 
 from journeysim.errors import InputError, did_you_mean
+from journeysim.model.parameters import ParameterSet, resolve_parameter
 
 __all__ = ['Prior', 'parse_prior', 'ParamSpace', 'default_priors', 'build_space', 'COORDS', 'check_coords', 'SoftplusScaled']
 
@@ -165,50 +166,14 @@ class ParamSpace:
     def __len__(self) -> int:
         return len(self.names)
 
+    @property
+    def parameters(self) -> ParameterSet:
+        """The names and where their values go, without the priors."""
+        return ParameterSet(self.names, self.kinds, self.targets)
+
     def to_params(self, xp, values, base_params):
-        """Params with the uncertain entries replaced by ``values`` (a sequence of scalars or batch arrays).
-
-        Written with arithmetic only (one-hot masks), so it works for numpy and pytensor alike.
-        """
-        from journeysim.model.dynamics import Params
-
-        p = base_params
-        base = np.asarray(p.base, float)
-        beta = np.asarray(p.beta, float)
-        carry = np.asarray(p.carryover, float)
-        fhalf = np.asarray(p.fhalf, float)
-        init = np.asarray(p.initial, float)
-        out_base, out_beta, out_carry, out_fhalf = base, beta, carry, fhalf
-        wom = p.wom_rate
-        init_mult = None
-        for v, kind, tgt in zip(values, self.kinds, self.targets):
-            if kind == "effect":
-                mask = np.zeros_like(beta)
-                mask[tgt] = 1.0
-                out_beta = out_beta * (1 - mask) + _bcast(xp, v, mask.ndim) * mask
-            elif kind == "rate":
-                mask = np.zeros(base.shape)
-                mask[:, tgt[0]] = 1.0
-                out_base = out_base * (1 - mask + _bcast(xp, v, mask.ndim) * mask)
-            elif kind == "carryover":
-                mask = np.zeros_like(carry)
-                mask[tgt] = 1.0
-                out_carry = out_carry * (1 - mask) + _bcast(xp, v, 1) * mask
-            elif kind == "saturation":
-                mask = np.zeros_like(fhalf)
-                mask[tgt] = 1.0
-                out_fhalf = xp.where(mask > 0, _bcast(xp, v, 1), out_fhalf)
-            elif kind == "wom":
-                wom = v
-            elif kind == "initial":
-                mask = np.zeros(init.shape)
-                mask[:, tgt[0]] = 1.0
-                m = 1 - mask + _bcast(xp, v, mask.ndim) * mask
-                init_mult = m if init_mult is None else init_mult * m
-        if init_mult is not None:
-            raw = init * init_mult
-            init = raw / raw.sum(axis=-1, keepdims=True)
-        return Params(base=out_base, beta=out_beta, carryover=out_carry, fhalf=out_fhalf, wom_rate=wom, initial=init)
+        """Params with the uncertain entries replaced by ``values`` (:meth:`ParameterSet.to_params`)."""
+        return self.parameters.to_params(xp, values, base_params)
 
     def sample_prior(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``(n, len(self))`` draws from the priors."""
@@ -217,29 +182,7 @@ class ParamSpace:
 
     def values_of(self, params) -> np.ndarray:
         """The uncertain entries of a :class:`Params` (inverse of :meth:`to_params`, for scenario values)."""
-        out = []
-        for kind, tgt in zip(self.kinds, self.targets):
-            if kind == "effect":
-                out.append(float(np.asarray(params.beta)[tgt]))
-            elif kind == "carryover":
-                out.append(float(np.asarray(params.carryover)[tgt]))
-            elif kind == "saturation":
-                out.append(float(np.asarray(params.fhalf)[tgt]))
-            elif kind == "wom":
-                out.append(float(params.wom_rate))
-            else:  # multipliers
-                out.append(1.0)
-        return np.array(out)
-
-
-def _bcast(xp, v, ndim):
-    """Append ``ndim`` trailing axes to a scalar-or-batch value."""
-    if xp is np:
-        v = np.asarray(v, float)
-        return v.reshape(v.shape + (1,) * ndim)
-    for _ in range(ndim):
-        v = xp.expand_dims(v, -1)
-    return v
+        return self.parameters.values_of(params)
 
 
 def default_priors(scenario) -> dict[str, str]:
@@ -268,46 +211,22 @@ def default_priors(scenario) -> dict[str, str]:
 
 def build_space(scenario, priors: dict[str, str] | None = None) -> ParamSpace:
     """Resolve parameter names and prior formulas against a scenario."""
-    st = scenario.structure
     where_file = str(scenario.source) if scenario.source else "scenario"
     priors = dict(scenario.spec.priors) if priors is None else dict(priors)
     if not priors:
         priors = default_priors(scenario)
-    sources = st.channels + ("word_of_mouth",)
     names, ps, kinds, targets = [], [], [], []
     for name, text in priors.items():
         key = f"{where_file}: priors.{name}"
         prior = parse_prior(text, key)
-        kind, _, rest = name.partition(".")
-        if kind == "effect":
-            src, _, edge = rest.partition(".")
-            if src not in sources:
-                raise InputError(f"unknown channel '{src}'" + did_you_mean(src, sources), key)
-            e = scenario.journey.edge_index(edge, key)
-            tgt = (sources.index(src), e)
-        elif kind == "rate":
-            tgt = (scenario.journey.edge_index(rest, key),)
-        elif kind in ("carryover", "saturation"):
-            if rest not in sources or (kind == "saturation" and rest == "word_of_mouth"):
-                raise InputError(f"unknown channel '{rest}'" + did_you_mean(rest, sources), key)
-            tgt = (sources.index(rest),)
-            if kind == "carryover" and prior.support != (0.0, 1.0) and prior.form != "fixed":
-                raise InputError(f"a carry-over lies in (0, 1): use beta(a, b) or uniform(lo, hi), not {prior.form}", key)
-        elif kind == "wom" and rest == "rate":
-            tgt = ()
-        elif kind == "initial":
-            tgt = (scenario.journey.stage_index(rest, key),)
-        else:
-            choices = ["effect.<channel>.<a->b>", "rate.<a->b>", "carryover.<channel>", "saturation.<channel>",
-                       "wom.rate", "initial.<stage>"]
-            raise InputError(f"unknown parameter '{name}'" + did_you_mean(kind, ["effect", "rate", "carryover",
-                                                                               "saturation", "wom", "initial"])
-                             + f"; parameters are {', '.join(choices)}", key)
+        kind, tgt = resolve_parameter(scenario, name, key)
+        if kind == "carryover" and prior.support != (0.0, 1.0) and prior.form != "fixed":
+            raise InputError(f"a carry-over lies in (0, 1): use beta(a, b) or uniform(lo, hi), not {prior.form}", key)
         if kind != "carryover" and prior.support[0] < 0 and prior.form != "fixed":
             raise InputError(f"'{name}' must be positive: use a positive prior (lognormal, gamma, halfnormal, ...)", key)
         names.append(name)
         ps.append(prior)
-        kinds.append("wom" if kind == "wom" else kind)
+        kinds.append(kind)
         targets.append(tgt)
     return ParamSpace(tuple(names), tuple(ps), tuple(kinds), tuple(targets))
 

@@ -25,7 +25,7 @@ axis                             values
 ``initial.<stage>``              multiplier of a stage's initial share (re-normalised)
 ===============================  ==================================================================
 
-Parameter names are those of the ``priors:`` section (:mod:`journeysim.inference.priors`).
+Parameter names are those of the ``priors:`` section (:mod:`journeysim.model.parameters`).
 
 Each grid point is one task: build the variant, run the engine, reduce the run to weekly totals
 (:func:`weekly_totals`). A task's random numbers derive from its ``seed`` and ``replication``
@@ -64,6 +64,7 @@ import pandas as pd
 import xarray as xr
 
 from journeysim.errors import InputError, JourneysimError, did_you_mean
+from journeysim.model.parameters import parameter_set
 from journeysim.scale.grid import _ALIASES, ENGINES, RANDOM_AXES, Grid, _kind, read_grid
 
 __all__ = ['sweep', 'weekly_totals', 'summarize_sweep', 'scenario_digest', 'SweepError']
@@ -100,7 +101,7 @@ class SweepTask:
     scenario: Any
     engine: str
     spend_multiplier: np.ndarray | None  # (C,) or None
-    space: Any  # journeysim.inference.priors.ParamSpace or None
+    space: Any  # journeysim.model.parameters.ParameterSet or None
     values: tuple[float, ...]
     seed: int
     replication: int
@@ -156,17 +157,10 @@ def scenario_digest(scenario) -> str:
 
 
 def _resolve_params(grid: Grid, scenario, names: list[str]):
-    """The :class:`~journeysim.inference.priors.ParamSpace` placing the grid's parameter values (or None)."""
+    """The :class:`~journeysim.model.parameters.ParameterSet` placing the grid's parameter values (or None)."""
     if not names:
         return None
-    from journeysim.inference.priors import build_space
-
-    for name in names:
-        try:
-            build_space(scenario, {_ALIASES.get(name, name): "fixed(1)"})
-        except InputError as exc:
-            raise InputError(exc.problem, f"{grid.where}: {name}") from None
-    return build_space(scenario, {_ALIASES.get(n, n): "fixed(1)" for n in names})
+    return parameter_set(scenario, [_ALIASES.get(n, n) for n in names], grid.where)
 
 
 def _check_param_value(name: str, value: float, where: str) -> None:

@@ -1,0 +1,75 @@
+"""``journeysim backtest``: refit on the first weeks, forecast the held-back weeks, score every KPI."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def cmd_backtest(args) -> int:
+    from journeysim._util.files import save_figure, write_json
+    from journeysim.cli.tables import format_table
+    from journeysim.errors import InputError, JourneysimWarning
+    from journeysim.inference.backtest import MIN_TRAIN_WEEKS, backtest
+    from journeysim.io.observed import read_observed
+    from journeysim.model.scenario import load_scenario
+    from journeysim.plots.backtest import plot_backtest
+
+    sc = load_scenario(args.scenario)
+    data_path = args.data or (str(sc.base_dir / sc.spec.data) if sc.spec.data else None)
+    if data_path is None:
+        raise InputError("no observed data: pass --data CSV or set data: in the scenario", str(args.scenario))
+    data = read_observed(data_path, sc)
+    if data.weeks - args.folds * args.horizon < MIN_TRAIN_WEEKS:
+        raise InputError(f"{args.folds} folds of {args.horizon} weeks leave {data.weeks - args.folds * args.horizon} "
+                         f"of the {data.weeks} weeks for fitting; at least {MIN_TRAIN_WEEKS} are needed", "--folds")
+    out = Path(args.out)
+
+    def progress(k, n, start, stop):
+        if not args.quiet:
+            print(f"fold {k + 1}/{n}: fitting on weeks 1-{start}, forecasting weeks {start + 1}-{stop} ...",
+                  flush=True)
+
+    with warnings.catch_warnings():  # (an unconverged fold is reported below, in words)
+        warnings.simplefilter("ignore", JourneysimWarning)
+        res = backtest(sc, data, folds=args.folds, horizon=args.horizon, draws=args.draws, tune=args.tune,
+                       chains=args.chains, seed=args.seed, progress=progress)
+    save_figure(plot_backtest(res, f"Backtest: {sc.name}, {args.folds} folds of {args.horizon} weeks"),
+                out / "backtest.png")
+    summary = {"scenario": sc.name, "data": str(data_path), **res, "files": ["backtest.png", "summary.json"]}
+    write_json(summary, out / "summary.json")
+    if not args.quiet:
+        rows = [[k.replace("_", " "), f"{v['weeks']:,}", f"{v['coverage_90']:.0%}", f"{v['crps']:,.4g}",
+                 f"{v['crps_relative']:.1%}", f"{v['mape']:.1%}"] for k, v in sorted(res["kpis"].items())]
+        print(format_table(rows, ["KPI", "held-back weeks", "inside the 90% interval", "CRPS",
+                                  "CRPS / observed mean", "mean abs. error"],
+                           title="backtest: forecasts of weeks the fit did not see, with the spend actually run"))
+        bad = [f for f in res["folds"] if not f["converged"]]
+        for f in bad:
+            print(f"note: the fit of fold {f['fold']} did not converge (max r-hat {f['max_rhat']:.3f}, "
+                  f"{f['divergences']} divergences); its forecasts are less reliable")
+        print(f"\nwrote {out}/backtest.png, summary.json")
+    return 0
+
+
+def register(sub) -> None:
+    from journeysim.cli._args import non_negative_int, positive_int
+
+    b = sub.add_parser("backtest", help="refit on the first weeks and score forecasts of the held-back weeks",
+                       description="Rolling-origin backtest: for each fold, calibrate on the weeks before it and "
+                                   "forecast its weeks with the spend actually run; score every observed KPI "
+                                   "(CRPS, 90%% coverage, mean absolute error). The check to run on real data, "
+                                   "where no true effect is known.")
+    b.add_argument("scenario", help="scenario YAML file (with observations:)")
+    b.add_argument("--data", help="observed weekly CSV (default: the scenario's data:)")
+    b.add_argument("--folds", type=positive_int, default=3, help="refits, each forecasting the next weeks (default 3)")
+    b.add_argument("--horizon", type=positive_int, default=8, help="weeks forecast per fold (default 8)")
+    b.add_argument("--draws", type=positive_int, help="draws per chain (default: the scenario's fit: section, else 1000)")
+    b.add_argument("--tune", type=positive_int, help="tuning steps per chain (default: as fit)")
+    b.add_argument("--chains", type=positive_int, help="chains (default: as fit)")
+    b.add_argument("--seed", type=non_negative_int, default=0, help="seed of the first fold (fold k: seed + k)")
+    b.add_argument("--out", default="out/backtest", help="output directory (default: out/backtest)")
+    b.add_argument("--quiet", action="store_true", help="no progress or table")
+    b.set_defaults(func=cmd_backtest)
