@@ -84,6 +84,14 @@ CASES: dict[str, tuple[str, list[str]]] = {
         "market:\n  population: 10000\n agents: 1000\n",
         ["line 3, column 2", "not valid YAML"],
     ),
+    "duplicate_key": (
+        "market:\n  population: 10000\n  agents: 1000\n  population: 20000\n",
+        ["line 4, column 3", "the key 'population' is given twice (first on line 2)"],
+    ),
+    "duplicate_channel": (
+        MARKET + "channels:\n  tv: {cpm: 8}\n  tv: {cpm: 9}\n",
+        ["the key 'tv' is given twice"],
+    ),
     "list_instead_of_mapping": (
         "- market\n- channels\n",
         ["must be a mapping", "found list"],

@@ -9,13 +9,40 @@ from pydantic import ValidationError
 
 from journeysim.errors import InputError
 
+__all__ = ["read_yaml", "format_validation"]
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error.
+
+    Plain YAML keeps the last of two equal keys, silently: a scenario with ``channels:`` twice
+    would lose the first set of channels without a word.
+    """
+
+
+def _mapping_without_duplicates(loader, node, deep=False):
+    seen: dict = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the key '{key}' is given twice (first on line {seen[key]}); keep one",
+                key_node.start_mark)
+        seen[key] = key_node.start_mark.line + 1
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
 
 def read_yaml(path: Path, what: str = "a scenario file", keys: str = "market:, personas:, ...") -> dict:
     """A YAML mapping from ``path``; unreadable files and non-mappings get a message naming the file."""
     if not path.exists():
         raise InputError("file not found", str(path))
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         pos = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
