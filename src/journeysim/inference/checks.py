@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from journeysim._util.stats import interval, interval_levels
+from journeysim._util.stats import interval, interval_levels, thin
 from journeysim.inference.pathlik import PathCounts, predict_follow
 from journeysim.inference.posterior import Fit, posterior_params
 from journeysim.io.observed import ObservedData
@@ -38,7 +38,7 @@ def posterior_predictive(scenario, fit: Fit, data: ObservedData, *, max_draws: i
         noise_name = f"noise_{obs.column}"
         if noise_name in post:
             allc = post[noise_name].values.reshape(-1)
-            cv = allc[np.linspace(0, allc.size - 1, n).round().astype(int)][:, None]
+            cv = allc[thin(allc.size, n)][:, None]
         else:
             cv = 0.0
         if obs.likelihood in ("negbin", "normal"):
