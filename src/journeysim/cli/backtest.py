@@ -10,21 +10,13 @@ __all__ = ["register"]
 
 def cmd_backtest(args) -> int:
     from journeysim._util.files import save_figure, write_json
+    from journeysim.cli._args import load_inputs
     from journeysim.cli.tables import format_table
-    from journeysim.errors import InputError, JourneysimWarning
-    from journeysim.inference.backtest import MIN_TRAIN_WEEKS, backtest
-    from journeysim.io.observed import read_observed
-    from journeysim.model.scenario import load_scenario
+    from journeysim.errors import JourneysimWarning
+    from journeysim.inference.backtest import backtest
     from journeysim.plots.backtest import plot_backtest
 
-    sc = load_scenario(args.scenario)
-    data_path = args.data or (str(sc.base_dir / sc.spec.data) if sc.spec.data else None)
-    if data_path is None:
-        raise InputError("no observed data: pass --data CSV or set data: in the scenario", str(args.scenario))
-    data = read_observed(data_path, sc)
-    if data.weeks - args.folds * args.horizon < MIN_TRAIN_WEEKS:
-        raise InputError(f"{args.folds} folds of {args.horizon} weeks leave {data.weeks - args.folds * args.horizon} "
-                         f"of the {data.weeks} weeks for fitting; at least {MIN_TRAIN_WEEKS} are needed", "--folds")
+    sc, data, _ = load_inputs(args)  # (too few weeks for the folds: refused by backtest() before any fit)
     out = Path(args.out)
 
     def progress(k, n, start, stop):
@@ -38,7 +30,7 @@ def cmd_backtest(args) -> int:
                        chains=args.chains, seed=args.seed, progress=progress)
     save_figure(plot_backtest(res, f"Backtest: {sc.name}, {args.folds} folds of {args.horizon} weeks"),
                 out / "backtest.png")
-    summary = {"scenario": sc.name, "data": str(data_path), **res, "files": ["backtest.png", "summary.json"]}
+    summary = {"scenario": sc.name, "data": data.source, **res, "files": ["backtest.png", "summary.json"]}
     write_json(summary, out / "summary.json")
     if not args.quiet:
         rows = [[k.replace("_", " "), f"{v['weeks']:,}", f"{v['coverage_90']:.0%}", f"{v['crps']:,.4g}",

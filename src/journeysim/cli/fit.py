@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 from journeysim.inference.checks import ppc_coverage
-from journeysim.inference.criticism import criticize, identification
+from journeysim.inference.criticism import criticize, identification, keyed
 from journeysim.plots.fit import plot_ppc
 
 __all__ = ['register']
@@ -70,8 +70,8 @@ def cmd_fit(args) -> int:
         params[name] = {"mean": row["mean"], "sd": row["sd"], "hdi_5%": row["hdi_5%"], "hdi_95%": row["hdi_95%"],
                         "r_hat": row["r_hat"], "ess_bulk": row["ess_bulk"]}
     summary = {**fit.info, "converged": fit.converged, "parameters": params, "ppc_coverage_90": cover,
-               "criticism": {r["kpi"]: {k: v for k, v in r.items() if k != "kpi"} for r in criticism},
-               "identification": {r["channel"]: {k: v for k, v in r.items() if k != "channel"} for r in channels},
+               "criticism": keyed(criticism, "kpi"),
+               "identification": keyed(channels, "channel"),
                "warnings": misfit + weak,
                "files": ["posterior.nc", "diagnostics.csv", "fit.json", "ppc.png", "summary.json"]}
     if paths is not None:

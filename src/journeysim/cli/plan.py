@@ -200,7 +200,7 @@ def cmd_plan(args) -> int:
     from journeysim._util.files import save_figure, write_json
     from journeysim.errors import JourneysimWarning
     from journeysim.inference.checks import posterior_predictive
-    from journeysim.inference.criticism import criticize
+    from journeysim.inference.criticism import criticize, keyed
     from journeysim.inference.sampling import (
         calibrate,
         fit_settings,
@@ -229,7 +229,7 @@ def cmd_plan(args) -> int:
         i = fit.info
         criticism, misfit = criticize(ppc, fit, data)
         write_json({**i, "converged": fit.converged,
-                    "criticism": {r["kpi"]: {k: v for k, v in r.items() if k != "kpi"} for r in criticism},
+                    "criticism": keyed(criticism, "kpi"),
                     "warnings": misfit}, out / "fit" / "summary.json")
         if not args.quiet:
             print(f"   {i['seconds']:.0f} s; max r-hat {i['max_rhat']:.3f}, min bulk ESS {i['min_ess_bulk']:.0f}, "

@@ -92,8 +92,9 @@ def backtest(scenario, data: ObservedData, *, folds: int = 3, horizon: int = 8, 
         raise InputError("folds and horizon must be at least 1", "backtest")
     first = data.weeks - folds * horizon
     if first < MIN_TRAIN_WEEKS:
-        raise InputError(f"{folds} folds of {horizon} weeks leave {first} training weeks of {data.weeks}; at least "
-                         f"{MIN_TRAIN_WEEKS} are needed (fewer folds or a shorter horizon)", "--folds")
+        raise InputError(f"{folds} folds of {horizon} weeks hold back {folds * horizon:,} of the {data.weeks:,} "
+                         f"observed weeks; at least {MIN_TRAIN_WEEKS} must remain to fit on (fewer folds or a "
+                         f"shorter horizon)", "--folds")
     results = []
     for k in range(folds):
         start = first + k * horizon

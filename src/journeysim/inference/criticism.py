@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["criticize", "identification", "NOISE_CV_MAX", "R2_MIN", "SEASONAL_SHARE_MAX", "PRIOR_SHARE_MAX",
+__all__ = ["criticize", "identification", "keyed", "NOISE_CV_MAX", "R2_MIN", "SEASONAL_SHARE_MAX", "PRIOR_SHARE_MAX",
            "SPEND_CORRELATION_MAX"]
 
 #: A count KPI's measurement error (a coefficient of variation) is rarely above 2-5%; a fitted noise
@@ -55,6 +55,11 @@ def _lag1(x: np.ndarray) -> float:
     x = x - x.mean()
     d = float(np.dot(x, x))
     return float(np.dot(x[1:], x[:-1]) / d) if d > 0 and x.size > 3 else float("nan")
+
+
+def keyed(rows: list[dict], key: str) -> dict:
+    """The rows of :func:`criticize` or :func:`identification` as a mapping by ``key`` (for ``summary.json``)."""
+    return {r[key]: {k: v for k, v in r.items() if k != key} for r in rows}
 
 
 def criticize(ppc, fit, data) -> tuple[list[dict], list[str]]:

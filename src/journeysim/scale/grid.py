@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from journeysim.errors import InputError, did_you_mean
+from journeysim.model.parameters import KINDS
 
 __all__ = ['Grid', 'read_grid', 'RANDOM_AXES']
 
@@ -20,7 +21,6 @@ SETTINGS = ("engine", "agents", "weeks", "replications", "description")
 #: Axes whose values only change random numbers (averaged over in summaries).
 RANDOM_AXES = ("seed", "replication")
 ENGINES = ("agents", "twin")
-_PARAM_KINDS = ("effect", "rate", "carryover", "saturation", "wom", "initial")
 _ALIASES = {"word_of_mouth.rate": "wom.rate"}
 
 
@@ -59,7 +59,7 @@ def _kind(key: str) -> str | None:
         return "budget"
     if key.startswith("spend."):
         return "spend"
-    if key in _ALIASES or key.partition(".")[0] in _PARAM_KINDS:
+    if key in _ALIASES or key.partition(".")[0] in KINDS:
         return "param"
     return None
 
