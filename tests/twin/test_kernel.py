@@ -140,6 +140,29 @@ def test_gradients_equal_pytensor_through_scan(name):
         assert np.any(g_fhalf[np.isfinite(p.fhalf)] != 0.0)  # (0 for a channel without touches in the slice)
 
 
+def test_gradient_of_the_base_multipliers_equals_scan():
+    """Demand terms learn through the base hazards' multipliers ``em``: the kernel's gradient with
+    respect to each step's ``em`` equals PyTensor's through ``scan``, also where ``em`` is the same
+    in every step (one flush of the weekly sums: the per-step gradient must still be each step's)."""
+    for em_kind in ("weekly", "flat"):
+        sc, touches, em, cm, X0, p = _case("retail", steps=14, seed=6)
+        if em_kind == "flat":
+            em = np.ones_like(em)
+        vals = _values(X0, p)
+        ins = [pt.as_tensor(v).type(name) for v, name in zip(vals, PARAMS)]
+        em_in = pt.tensor3("em")
+        rng = np.random.default_rng(7)
+        weights = [rng.normal(size=o.shape) / max(np.abs(o).max(), 1e-300) for o in _forward(sc, touches, em, cm, X0, p)]
+        res = []
+        for outputs in (_scan_outputs, _fused_outputs):
+            outs = outputs(sc, touches, em_in, cm, ins)
+            loss = sum((o * w).sum() for o, w in zip(outs, weights))
+            res.append(pytensor.function([em_in, *ins], pytensor.grad(loss, em_in))(em, *vals))
+        ref, got = res
+        assert np.abs(ref).max() > 0
+        np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-10 * np.abs(ref).max(), err_msg=em_kind)
+
+
 def test_disconnected_outputs_get_zero_cotangents():
     """A loss of some outputs only (the others' cotangents are disconnected) gives the kernel's
     gradient with explicit zero cotangents for the others."""

@@ -40,7 +40,7 @@ from journeysim.engine import _kernels
 from journeysim.engine.events import EventLog
 from journeysim.engine.state import quota
 from journeysim.errors import InputError, JourneysimError
-from journeysim.model.dynamics import Params, delivery, hazard_terms, wom_touches
+from journeysim.model.dynamics import Params, delivery, edge_multipliers, hazard_terms, wom_touches
 from journeysim.model.output import WeeklyRecord, to_dataset
 from journeysim.model.plan import Plan
 from journeysim.model.rng import Streams
@@ -378,7 +378,9 @@ class Simulation:
         src_m = st.src_matrix
         while True:
             week = self.week
-            base_eff, B = hazard_terms(np, self.params, st, *st.event_multipliers(week + self.start_day // 7))
+            w_abs = week + self.start_day // 7
+            em = edge_multipliers(np, st, self.params.demand, [w_abs])[0]
+            base_eff, B = hazard_terms(np, self.params, st, em, st.event_multipliers(w_abs)[1])
             base_eff = base_eff * self.hazard_multiplier
             B = B * self.effect_multiplier[:, :, None]
             htab = (base_eff @ src_m).ravel().astype(np.float32)  # (G,)

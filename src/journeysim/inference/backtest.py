@@ -15,15 +15,12 @@ Each held-back week is scored against what was observed:
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import xarray as xr
 
 from journeysim._util.stats import interval
 from journeysim.errors import InputError
 from journeysim.io.observed import ObservedData
-from journeysim.model.plan import Plan
 
 __all__ = ["head", "crps", "backtest", "score_fold", "MIN_TRAIN_WEEKS"]
 
@@ -32,13 +29,8 @@ MIN_TRAIN_WEEKS = 8
 
 
 def head(data: ObservedData, weeks: int) -> ObservedData:
-    """The first ``weeks`` weeks of observed data (dates, spend, impressions and every KPI)."""
-    obs = tuple(dataclasses.replace(o, values=o.values[:weeks],
-                                    sample_size=None if o.sample_size is None else o.sample_size[:weeks])
-                for o in data.observations)
-    plan = Plan(data.plan.spend[:weeks], data.plan.channels, data.plan.name)
-    imp = None if data.impressions is None else data.impressions[:weeks]
-    return dataclasses.replace(data, dates=data.dates[:weeks], plan=plan, impressions=imp, observations=obs)
+    """The first ``weeks`` weeks of observed data (:meth:`ObservedData.head`)."""
+    return data.head(weeks)
 
 
 def crps(draws: np.ndarray, y: np.ndarray) -> np.ndarray:

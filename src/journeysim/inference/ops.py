@@ -33,9 +33,10 @@ send the gradient to ``x`` when the output equals ``x`` (ties go to the first ar
 Compiled with numba when it is importable (``JOURNEYSIM_NO_NUMBA=1`` or a missing numba runs the
 same code as plain Python: correct, but far too slow for sampling). :class:`TwinScan` registers a
 numba implementation with PyTensor's numba backend (nutpie's ``backend="numba"``), so compiled
-models call the kernels directly, not through object mode. The data inputs (touches, event
-multipliers) have no gradient: asking for one is an error (``grad_not_implemented``), not a
-silent zero.
+models call the kernels directly, not through object mode. The data inputs (touches, the channel
+effects' event multipliers) have no gradient: asking for one is an error (``grad_not_implemented``),
+not a silent zero. The base hazards' multipliers ``em`` have a gradient: demand terms
+(:mod:`journeysim.model.demand`) are learned through them.
 """
 
 from __future__ import annotations
@@ -98,8 +99,9 @@ class TwinScan(Op):
 
     Inputs ``touches, em, cm, X0, base, beta, carryover, fhalf, wom_rate``; outputs ``Xs, flows,
     new, repeat, referrals``. Properties: ``key`` (the structure, :meth:`KernelStructure.key`) and
-    ``dt``. Gradients with respect to ``X0`` and the parameters come from :class:`TwinScanGrad`;
-    ``touches, em, cm`` (data) have none (``grad_not_implemented``: an error if ever asked for).
+    ``dt``. Gradients with respect to ``em``, ``X0`` and the parameters come from
+    :class:`TwinScanGrad`; ``touches, cm`` (data) have none (``grad_not_implemented``: an error if
+    ever asked for).
     """
 
     __props__ = ("key", "dt")
@@ -137,13 +139,15 @@ class TwinScan(Op):
     def L_op(self, inputs, outputs, output_grads):
         gouts = [o.zeros_like() if isinstance(g.type, DisconnectedType) else g for o, g in zip(outputs, output_grads)]
         grads = TwinScanGrad(self.key, self.dt)(*inputs, outputs[0], *gouts)
-        return [grad_not_implemented(self, i, inputs[i], f"{_NAMES[i]} is data: no gradient") for i in range(3)] \
-            + list(grads)
+        return [grad_not_implemented(self, 0, inputs[0], "touches are data: no gradient"), grads[6],
+                grad_not_implemented(self, 2, inputs[2], "channel event multipliers are data: no gradient")] \
+            + list(grads[:6])
 
 
 class TwinScanGrad(Op):
     """Gradients of :class:`TwinScan` (:func:`twin_scan_backward`) with respect to ``X0, base, beta,
-    carryover, fhalf, wom_rate``.
+    carryover, fhalf, wom_rate`` and the base hazards' multipliers ``em`` (demand terms learn
+    through them).
 
     Inputs: the nine inputs of :class:`TwinScan`, its output ``Xs``, and the cotangents of its five
     outputs. No second derivatives.
@@ -162,7 +166,7 @@ class TwinScanGrad(Op):
         inputs = _check_inputs(self, args[:9])
         rest = [pt.as_tensor_variable(x) for x in args[9:]]
         rest = [x if x.dtype == "float64" else pt.cast(x, "float64") for x in rest]
-        return Apply(self, inputs + rest, [x.type() for x in inputs[3:]])
+        return Apply(self, inputs + rest, [x.type() for x in inputs[3:]] + [inputs[1].type()])
 
     def perform(self, node, inputs, output_storage):
         touches, em, cm, X0, base, beta, carry, fhalf, wom, Xs, gXs, gfl, gnew, grep, gref = inputs
@@ -172,9 +176,10 @@ class TwinScanGrad(Op):
         for store, v in zip(output_storage[:5], res[:5]):
             store[0] = v
         output_storage[5][0] = np.asarray(res[5], dtype=np.float64)
+        output_storage[6][0] = res[6]
 
     def infer_shape(self, fgraph, node, shapes):
-        return [tuple(s) for s in shapes[3:9]]
+        return [tuple(s) for s in shapes[3:9]] + [tuple(shapes[1])]
 
     def L_op(self, inputs, outputs, output_grads):
         return [grad_not_implemented(self, i, x, "second derivatives of the twin") for i, x in enumerate(inputs)]
@@ -245,13 +250,13 @@ def _register_numba():
         def twin_scan_grad_op(touches, em, cm, X0, base, beta, carryover, fhalf, wom_rate, Xs, gXs, gflows,
                               gnew, grep, grefs):  # pragma: no cover
             c = np.ascontiguousarray
-            gX0, gbase, gbeta, gcarry, gfhalf, gw = bwd(
+            gX0, gbase, gbeta, gcarry, gfhalf, gw, gem = bwd(
                 c(touches), c(em), c(cm), c(X0), c(base), c(beta), c(carryover), c(fhalf), wom_rate.item(), dt,
                 srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                 c(Xs), c(gXs), c(gflows), c(gnew), c(grep), c(grefs))
             gwr = np.empty(())
             gwr[()] = gw
-            return gX0, gbase, gbeta, gcarry, gfhalf, gwr
+            return gX0, gbase, gbeta, gcarry, gfhalf, gwr, gem
 
         return twin_scan_grad_op, _SOURCE_VERSION
 

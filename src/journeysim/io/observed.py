@@ -8,7 +8,7 @@ the row (as numbered in the file, header = row 1) and the column.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,18 @@ class ObservedData:
     impressions: np.ndarray | None  # (weeks, C) weekly touches where observed, NaN otherwise
     observations: tuple[Observation, ...]
     source: str
+    controls: dict = field(default_factory=dict)  # demand control column -> (weeks,) values
+
+    def head(self, weeks: int) -> ObservedData:
+        """The first ``weeks`` weeks."""
+        from dataclasses import replace as _replace
+
+        obs = tuple(_replace(o, values=o.values[:weeks],
+                             sample_size=None if o.sample_size is None else o.sample_size[:weeks])
+                    for o in self.observations)
+        return ObservedData(self.dates[:weeks], Plan(self.plan.spend[:weeks], self.plan.channels, self.plan.name),
+                            None if self.impressions is None else self.impressions[:weeks], obs, self.source,
+                            {k: v[:weeks] for k, v in self.controls.items()})
 
     @property
     def weeks(self) -> int:
@@ -158,6 +170,13 @@ def read_observed(path: str | Path, scenario, *, ignore_columns: tuple[str, ...]
         raise InputError(f"no spend column for paid channel(s) {', '.join(missing_spend)} "
                          f"(expected spend_{missing_spend[0]})", where)
 
+    controls = {}
+    for c in (st.demand.controls if st.demand is not None else ()):
+        if c not in df.columns:
+            raise InputError(f"no column '{c}' for the demand control demand.controls.{c}"
+                             + did_you_mean(c, df.columns), where)
+        controls[c] = _numeric(df, c, where, allow_missing=False, non_negative=False)
+        used.add(c)
     obs = []
     for i, spec in enumerate(scenario.spec.observations):
         obs.append(_observation(df, spec, scenario, where, f"observations[{i}]"))
@@ -174,7 +193,7 @@ def read_observed(path: str | Path, scenario, *, ignore_columns: tuple[str, ...]
     if not obs:
         raise InputError("the scenario has no observations: section mapping KPI columns of the data", where)
     plan = Plan(spend, channels, "observed")
-    return ObservedData(pd.DatetimeIndex(dates), plan, impressions, tuple(obs), where)
+    return ObservedData(pd.DatetimeIndex(dates), plan, impressions, tuple(obs), where, controls)
 
 
 def _observation(df, spec: ObservationSpec, scenario, where: str, key: str) -> Observation:

@@ -25,12 +25,12 @@ The model, per time step of ``dt`` days:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 
-__all__ = ['Structure', 'Params', 'hazard_terms', 'delivery', 'effectiveness', 'competing_exit', 'wom_touches', 'TINY']
+__all__ = ['Structure', 'Params', 'edge_multipliers', 'hazard_terms', 'delivery', 'effectiveness', 'competing_exit', 'wom_touches', 'TINY']
 
 
 #: Guard against division by an empty group.
@@ -67,6 +67,7 @@ class Structure:
     population: float
     agents: int
     dt: int  # days per step
+    demand: Any = None  # journeysim.model.demand.Demand: seasonality, trend, controls (None: none)
 
     @property
     def n_sources(self) -> int:
@@ -94,7 +95,7 @@ class Structure:
 
 
 #: Dimensions of each :class:`Params` field that are not batch dimensions.
-_CORE_NDIM = {"base": 2, "beta": 2, "carryover": 1, "fhalf": 1, "wom_rate": 0, "initial": 2}
+_CORE_NDIM = {"base": 2, "beta": 2, "carryover": 1, "fhalf": 1, "wom_rate": 0, "initial": 2, "demand": 1}
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ class Params:
     fhalf : (..., K) weekly frequency halving effectiveness (``inf``: no saturation)
     wom_rate : (...,) recommendations per recommender per day
     initial : (..., P, S) stage shares within each persona at the start
+    demand : (..., J) coefficients of the scenario's demand terms (``J = 0`` without a ``demand:``
+        section; see :func:`edge_multipliers`)
     """
 
     base: Any
@@ -115,6 +118,7 @@ class Params:
     fhalf: Any
     wom_rate: Any
     initial: Any
+    demand: Any = field(default_factory=lambda: np.zeros(0))
 
     def batch_shape(self) -> tuple[int, ...]:
         """The broadcast shape of the fields' leading (batch) dimensions (``()`` for one draw)."""
@@ -141,6 +145,24 @@ class Params:
         for k, v in self.as_dict().items():
             out[k] = np.asarray(v)[i] if batch_ndim else v
         return Params(**out)
+
+
+def edge_multipliers(xp, structure: Structure, demand, weeks):
+    """Multipliers of the base hazards in weeks ``weeks`` (from the start): ``(..., n, P, E)``.
+
+    The scheduled events times the scenario's demand (:mod:`journeysim.model.demand`): on the
+    transitions the demand section names, ``exp(design(week) @ demand)``, with ``demand (..., J)``
+    the coefficients (:attr:`Params.demand`). Without demand terms, the events alone ``(n, P, E)``.
+    """
+    weeks = np.asarray(weeks, int).reshape(-1)
+    fixed = np.stack([structure.event_multipliers(int(w))[0] for w in weeks])  # (n, P, E)
+    d = structure.demand
+    if d is None or d.size == 0:
+        return fixed
+    X = d.design(weeks)  # (n, J)
+    log_m = xp.sum(xp.expand_dims(demand, -2) * X, axis=-1)  # (..., n)
+    log_m = xp.expand_dims(xp.expand_dims(log_m, -1), -1)  # (..., n, 1, 1)
+    return fixed * xp.exp(log_m * d.edges)
 
 
 def hazard_terms(xp, params: Params, structure: Structure, edge_mult, chan_mult):

@@ -14,6 +14,8 @@ name                      meaning                                    value
 ``saturation.<ch>``       weekly frequency at half effectiveness     replaces it
 ``wom.rate``              recommendations per advocate per day       replaces it
 ``initial.<stage>``       initial share of a stage                   multiplies it (renormalised)
+``demand.<term>``         a demand coefficient (``season.sin1``,     replaces it
+                          ``trend``, ``control.<column>``)
 ========================  =========================================  ===========================
 """
 
@@ -27,9 +29,9 @@ from journeysim.errors import InputError, did_you_mean
 
 __all__ = ["KINDS", "PARAMETER_FORMS", "ParameterSet", "resolve_parameter", "parameter_set"]
 
-KINDS = ("effect", "rate", "carryover", "saturation", "wom", "initial")
+KINDS = ("effect", "rate", "carryover", "saturation", "wom", "initial", "demand")
 PARAMETER_FORMS = ("effect.<channel>.<a->b>", "rate.<a->b>", "carryover.<channel>", "saturation.<channel>",
-                   "wom.rate", "initial.<stage>")
+                   "wom.rate", "initial.<stage>", "demand.<term>")
 
 
 def resolve_parameter(scenario, name: str, where: str) -> tuple[str, tuple[int, ...]]:
@@ -55,6 +57,14 @@ def resolve_parameter(scenario, name: str, where: str) -> tuple[str, tuple[int, 
         return "wom", ()
     if kind == "initial":
         return kind, (scenario.journey.stage_index(rest, where),)
+    if kind == "demand":
+        d = st.demand
+        names = d.names if d is not None else ()
+        if name not in names:
+            known = ", ".join(names) if names else "none: the scenario has no demand: section"
+            raise InputError(f"unknown demand term '{name}'" + did_you_mean(name, names) + f"; its terms are {known}",
+                             where)
+        return kind, (names.index(name),)
     raise InputError(f"unknown parameter '{name}'" + did_you_mean(kind, KINDS)
                      + f"; parameters are {', '.join(PARAMETER_FORMS)}", where)
 
@@ -74,7 +84,7 @@ class ParameterSet:
     """Named parameters of a scenario and where their values go (``kinds``/``targets`` aligned with ``names``)."""
 
     names: tuple[str, ...]
-    kinds: tuple[str, ...]  # effect | rate | carryover | saturation | wom | initial
+    kinds: tuple[str, ...]  # one of KINDS
     targets: tuple[tuple[int, ...], ...]  # indices into the Params array of that kind
 
     def __len__(self) -> int:
@@ -93,6 +103,8 @@ class ParameterSet:
         carry = np.asarray(p.carryover, float)
         fhalf = np.asarray(p.fhalf, float)
         init = np.asarray(p.initial, float)
+        dem = np.asarray(p.demand, float)
+        out_dem = dem
         out_base, out_beta, out_carry, out_fhalf = base, beta, carry, fhalf
         wom = p.wom_rate
         init_mult = None
@@ -115,6 +127,10 @@ class ParameterSet:
                 out_fhalf = xp.where(mask > 0, _bcast(xp, v, 1), out_fhalf)
             elif kind == "wom":
                 wom = v
+            elif kind == "demand":
+                mask = np.zeros_like(dem)
+                mask[tgt] = 1.0
+                out_dem = out_dem * (1 - mask) + _bcast(xp, v, 1) * mask
             elif kind == "initial":
                 mask = np.zeros(init.shape)
                 mask[:, tgt[0]] = 1.0
@@ -123,7 +139,8 @@ class ParameterSet:
         if init_mult is not None:
             raw = init * init_mult
             init = raw / raw.sum(axis=-1, keepdims=True)
-        return Params(base=out_base, beta=out_beta, carryover=out_carry, fhalf=out_fhalf, wom_rate=wom, initial=init)
+        return Params(base=out_base, beta=out_beta, carryover=out_carry, fhalf=out_fhalf, wom_rate=wom, initial=init,
+                      demand=out_dem)
 
     def values_of(self, params) -> np.ndarray:
         """The named entries of a :class:`Params` (inverse of :meth:`to_params`, for scenario values)."""
@@ -137,6 +154,8 @@ class ParameterSet:
                 out.append(float(np.asarray(params.fhalf)[tgt]))
             elif kind == "wom":
                 out.append(float(params.wom_rate))
+            elif kind == "demand":
+                out.append(float(np.asarray(params.demand)[tgt]))
             else:  # multipliers
                 out.append(1.0)
         return np.array(out)

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from journeysim._util.yaml import format_validation, read_yaml
 from journeysim.errors import InputError, did_you_mean
+from journeysim.model.demand import compile_demand
 from journeysim.model.dynamics import Params, Structure
 from journeysim.model.journey import Journey, parse_edge, template
 from journeysim.model.plan import Plan, check_plan, read_plan_csv
@@ -129,6 +130,17 @@ class Scenario:
         if params is not None:
             new = replace(new, params=params)
         return new
+
+    def with_data(self, data) -> Scenario:
+        """The scenario with its demand controls and calendar taken from observed data
+        (:class:`~journeysim.io.observed.ObservedData`): standardised over that history. The
+        scenario itself when it has no demand terms."""
+        d = self.structure.demand
+        if d is None:
+            return self
+        start = data.dates[0].date() if len(data.dates) else None
+        new = d.with_controls(dict(getattr(data, "controls", {}) or {}), start, data.source)
+        return replace(self, structure=replace(self.structure, demand=new))
 
     def _where(self) -> str:
         return str(self.source) if self.source else "scenario"
@@ -355,6 +367,8 @@ def _compile(spec: ScenarioSpec, path: Path | None, plan_override: Plan | None =
                 raise err(f"unknown channel '{name}'" + did_you_mean(name, sources), f"{key}.channels.{name}")
             chan_mult[sl, sources.index(name), pmask] *= m
 
+    demand, demand_values = compile_demand(spec, journey, W, spec.market.start, path.parent if path else None, where)
+
     stage_order = np.arange(S)
     first_purchase = min(journey.stages.index(s) for s in journey.purchase_stages)
     structure = Structure(
@@ -365,9 +379,10 @@ def _compile(spec: ScenarioSpec, path: Path | None, plan_override: Plan | None =
         cost_per_touch=cost, owned_volume=volume, wom_from=wom_from,
         edge_multiplier=edge_mult, channel_multiplier=chan_mult,
         population=float(spec.market.population), agents=int(spec.market.agents),
-        dt=1 if spec.market.step == "day" else 7,
+        dt=1 if spec.market.step == "day" else 7, demand=demand,
     )
-    params = Params(base=base, beta=beta, carryover=carry, fhalf=fhalf, wom_rate=np.float64(wom_rate), initial=initial)
+    params = Params(base=base, beta=beta, carryover=carry, fhalf=fhalf, wom_rate=np.float64(wom_rate), initial=initial,
+                    demand=demand_values)
     plan = plan_override if plan_override is not None else _plan_from_spec(spec, structure, path)
     plan = check_plan(plan, structure, W, f"{where}: plan")
     return Scenario(spec=spec, source=path, journey=journey, structure=structure, params=params, plan=plan)

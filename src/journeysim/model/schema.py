@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from journeysim.errors import did_you_mean
 
-__all__ = ['Strict', 'MarketSpec', 'JourneySpec', 'PersonaSpec', 'TargetingSpec', 'ChannelSpec', 'WordOfMouthSpec', 'PlanSpec', 'EventSpec', 'ObservationSpec', 'FitSpec', 'ScenarioSpec']
+__all__ = ['Strict', 'MarketSpec', 'JourneySpec', 'PersonaSpec', 'TargetingSpec', 'ChannelSpec', 'WordOfMouthSpec', 'PlanSpec', 'EventSpec', 'SeasonalitySpec', 'TrendSpec', 'ControlSpec', 'DemandSpec', 'ObservationSpec', 'FitSpec', 'ScenarioSpec']
 
 
 Positive = Field(gt=0)
@@ -216,6 +216,40 @@ class ObservationSpec(Strict):
     scale: float = Field(1.0, gt=0, description="observed = scale x simulated (e.g. a tracking rate)")
 
 
+class SeasonalitySpec(Strict):
+    """Yearly seasonality of demand: Fourier terms of the calendar year."""
+
+    order: int = Field(2, ge=0, le=6, description="pairs of sine and cosine terms (0: none)")
+    prior_sd: float = Field(0.3, gt=0, description="prior standard deviation of each coefficient (log scale)")
+    coefficients: list[float] | None = Field(
+        None, description="the scenario's values [sin1, cos1, sin2, cos2, ...] (default: all zero)")
+
+
+class TrendSpec(Strict):
+    """A log-linear trend of demand."""
+
+    prior_sd: float = Field(0.1, gt=0, description="prior standard deviation of the log change per year")
+    value: float = Field(0.0, description="the scenario's log change per year")
+
+
+class ControlSpec(Strict):
+    """An outside driver of demand: a column of the observed CSV (price index, promotion flag, ...)."""
+
+    sign: Literal["positive", "negative", "free"] = Field(
+        "free", description="direction the effect must have (positive: more of it, more demand)")
+    prior_sd: float = Field(0.2, gt=0, description="prior standard deviation of the log effect per standard deviation")
+    value: float = Field(0.0, description="the scenario's log effect per standard deviation of the control")
+
+
+class DemandSpec(Strict):
+    """Demand that moves: multipliers of chosen base hazards (:mod:`journeysim.model.demand`)."""
+
+    transitions: list[str] | None = Field(None, description="transitions multiplied (default: into purchase stages)")
+    seasonality: SeasonalitySpec | None = None
+    trend: TrendSpec | None = None
+    controls: dict[str, ControlSpec] = Field(default_factory=dict, description="CSV column -> control")
+
+
 class FitSpec(Strict):
     """The sampler settings a model is known to fit well with (``journeysim fit`` / ``plan`` and
     :func:`~journeysim.inference.sampling.calibrate` use them unless told otherwise; omitted keys keep the
@@ -241,6 +275,7 @@ class ScenarioSpec(Strict):
     word_of_mouth: WordOfMouthSpec | None = None
     plan: PlanSpec = Field(default_factory=PlanSpec)
     events: list[EventSpec] = Field(default_factory=list)
+    demand: DemandSpec | None = Field(None, description="seasonality, trend and controls of demand")
     observations: list[ObservationSpec] = Field(default_factory=list)
     priors: dict[str, str] = Field(default_factory=dict, description="parameter -> prior, e.g. 'lognormal(0.01, 0.5)'")
     fit: FitSpec = Field(default_factory=FitSpec, description="sampler settings of the calibration (flags override)")

@@ -24,9 +24,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from journeysim.model.dynamics import (
-    Params,
-)
+from journeysim.model.dynamics import Params, edge_multipliers
 from journeysim.model.output import WeeklyRecord, to_dataset
 from journeysim.twin.state import TwinMatrices, TwinState, initial_twin_state
 from journeysim.twin.step import twin_step
@@ -101,7 +99,7 @@ class Twin:
         X = np.asarray(state.X, float)
         X0 = np.broadcast_to(X, bshape + X.shape[-2:]).reshape((B,) + X.shape[-2:])
         touches = np.broadcast_to(st.touches(spend), bshape + (weeks, C)).reshape(B, weeks, C)
-        em = np.stack([st.event_multipliers(w + self.start_week)[0] for w in range(weeks)])
+        em = edge_multipliers(np, st, fparams.demand, np.arange(weeks) + self.start_week)  # ([B,] W, P, E)
         cm = np.stack([st.event_multipliers(w + self.start_week)[1] for w in range(weeks)])
         X_end, out = run_weekly(st, X0, touches, em, cm, fparams, st.dt, 7 // st.dt)
         sums = {"flow": out["flow"].reshape(bshape + (weeks, P, E)),
@@ -123,7 +121,8 @@ class Twin:
         sums = None
         for w in range(weeks):
             touches_c = st.touches(spend[..., w, :])
-            em, cm = st.event_multipliers(w + self.start_week)
+            cm = st.event_multipliers(w + self.start_week)[1]
+            em = edge_multipliers(np, st, params.demand, [w + self.start_week])[..., 0, :, :]
             mu_sum = 0.0
             for _ in range(steps_per_week):
                 state, out = twin_step(np, state, touches_c, params, st, em, cm, dt, mats)

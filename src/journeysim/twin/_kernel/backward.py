@@ -336,7 +336,8 @@ def twin_scan_backward(touches, em, cm, X0, base, beta, carryover, fhalf, wom_ra
 
     ``Xs`` is the forward's state output; ``gXs, gflows, gnew, grep, grefs`` the cotangents of the
     five outputs (zeros where an output is not used). Returns the gradients with respect to
-    ``X0, base, beta, carryover, fhalf`` (same shapes) and ``wom_rate`` (float). Each step's
+    ``X0, base, beta, carryover, fhalf`` (same shapes), ``wom_rate`` (float) and the base hazards'
+    multipliers ``em (T, P, E)`` (each step's own: ``base_eff = base * em[t]``). Each step's
     intermediates are recomputed from ``X_{t-1}`` (``Xs[t - 1]`` or ``X0``).
     """
     T = touches.shape[0]
@@ -355,6 +356,9 @@ def twin_scan_backward(touches, em, cm, X0, base, beta, carryover, fhalf, wom_ra
     gcarry = np.zeros(K)
     gfhalf = np.zeros(K)
     gwr = 0.0
+    gem = np.zeros((T, P, E))
+    gbw = gws[-2]  # the cotangents of base_eff summed since the last flush
+    before = np.empty(RE)
     carry = np.zeros((R, cols))  # cotangent of X_t from the steps after t
     gXn = np.empty((R, cols))
     X0c = np.ascontiguousarray(X0)
@@ -368,10 +372,17 @@ def twin_scan_backward(touches, em, cm, X0, base, beta, carryover, fhalf, wom_ra
         for r in range(R):
             for c in range(cols):
                 gXn[r, c] = gXs[t, r, c] + carry[r, c]
+        for j in range(RE):
+            before[j] = gbw[j]
         gwr += step_backward(X, em[t], cm[t], beta, carryover, fhalf, wom_rate, dt,
                               srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                               ws, gws, gXn, gflows[t], gnew[t], grep[t], grefs[t],
                               carry, gcarry, gfhalf)
+        # this step's cotangent of base_eff = base * em[t]
+        for j in range(RE):
+            p = pidx[j]
+            e = eidx[j]
+            gem[t, p, e] += (gbw[j] - before[j]) * base[p, e]
     if T > 0:
         _flush_hazard_grads(gws[-2], gws[-1], em[0], cm[0], pidx, eidx, aff, gbase, gbeta)
-    return carry, gbase, gbeta, gcarry, gfhalf, gwr
+    return carry, gbase, gbeta, gcarry, gfhalf, gwr, gem

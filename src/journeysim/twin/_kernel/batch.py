@@ -34,7 +34,9 @@ def _run_weekly(lo, hi, X0, touches, em, cm, base, beta, carryover, fhalf, wom_r
     RE = srow.shape[0]
     P = base.shape[1]
     E = base.shape[2]
+    per_draw = em.shape[0] > 1
     for i in range(lo, hi):
+        emi = em[i] if per_draw else em[0]
         # a workspace per trajectory: it caches hazard coefficients that depend on this trajectory's beta
         ws = workspace(R, RE, K, P, E)
         sc = ws[0]  # [N @ wom_from, wom]
@@ -58,7 +60,7 @@ def _run_weekly(lo, hi, X0, touches, em, cm, base, beta, carryover, fhalf, wom_r
                 for k in range(K):
                     mu[r, k] = 0.0
             for _ in range(steps):
-                step_forward(X, touches[i, w], em[w], cm[w], base[i], beta[i], carryover[i], fhalf[i],
+                step_forward(X, touches[i, w], emi[w], cm[w], base[i], beta[i], carryover[i], fhalf[i],
                                  wom_rate[i], dt, srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                                  ws, Xn, fo, no, ro, True)
                 for j in range(P * E):
@@ -92,7 +94,9 @@ def run_weekly(structure, X0, touches, em, cm, params, dt: int, steps: int, mats
     ----------
     X0 : (B, R, 1 + 2K) initial states (not modified)
     touches : (B, W, C) daily touches of each channel, per week
-    em, cm : (W, P, E), (W, K, P) event multipliers per week
+    em : (W, P, E) or (B, W, P, E) multipliers of the base hazards per week (events and demand;
+        per trajectory when demand terms differ between draws)
+    cm : (W, K, P) event multipliers of the channel effects per week
     params : :class:`~journeysim.model.dynamics.Params` with every field broadcast to a leading ``B``
 
     Returns ``(X_end, out)``: the final states ``(B, R, 1 + 2K)`` and weekly sums ``flow (B, W,
@@ -112,6 +116,11 @@ def run_weekly(structure, X0, touches, em, cm, params, dt: int, steps: int, mats
 
     def f(x):
         return np.ascontiguousarray(x, dtype=np.float64)
+
+    em = np.asarray(em, float)
+    em = em[None] if em.ndim == 3 else em
+    if em.shape[0] not in (1, B):
+        raise ValueError(f"em has {em.shape[0]} trajectories, expected 1 or {B}")
 
     args = (X, f(touches), f(em), f(cm), f(params.base), f(params.beta), f(params.carryover), f(params.fhalf),
             f(params.wom_rate), float(dt), int(steps), int(C), *struct_args(ks),
