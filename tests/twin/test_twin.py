@@ -21,44 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SCENARIOS, shortened
+from conftest import SCENARIOS, check_agreement, shortened
 
-from journeysim.engine.simulation import simulate
 from journeysim.model.dynamics import Params
 from journeysim.model.plan import Plan
 from journeysim.model.scenario import load_scenario
 from journeysim.twin.run import Twin, run_twin
-
-REL = 0.03
-N_SE = 4.0
-
-
-def agent_totals(sc, R):
-    """Per replication: cumulative entries per stage ``(R, S)`` and total purchases ``(R,)``."""
-    entries, purchases = [], []
-    for r in range(R):
-        ds = simulate(sc, replication=r)
-        entries.append(ds.entries.sum(("time", "persona")).values)
-        purchases.append(float(ds.purchases.sum()))
-    return np.array(entries), np.array(purchases)
-
-
-def check_agreement(sc, R):
-    entries, purchases = agent_totals(sc, R)
-    tw = run_twin(sc)
-    t_entries = tw.entries.sum(("time", "persona")).values
-    t_purchases = float(tw.purchases.sum())
-    se_e = entries.std(axis=0, ddof=1) / np.sqrt(R)
-    se_p = purchases.std(ddof=1) / np.sqrt(R)
-    gap = np.abs(entries.mean(axis=0) - t_entries)
-    allowed = REL * t_entries + N_SE * se_e
-    stages = sc.structure.stages
-    bad = {s: (round(float(g)), round(float(a))) for s, g, a in zip(stages, gap, allowed) if g > a}
-    assert not bad, f"entries: stage -> (|agents - twin|, allowed): {bad}"
-    assert abs(purchases.mean() - t_purchases) <= REL * t_purchases + N_SE * se_p
-    # the test has power: the Monte Carlo allowance is small beside the 3% budget
-    assert N_SE * se_p < REL * t_purchases
-    assert t_purchases > 0 and (t_entries > 0).all()
 
 
 def test_twin_matches_agents_retail(tmp_path):

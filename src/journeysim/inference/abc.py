@@ -207,7 +207,7 @@ def calibrate_abc(scenario, data: ObservedData, space: ParamSpace, *, draws: int
     from journeysim.scale.executor import get_executor
 
     st = scenario.structure
-    sc = scenario.replace(agents=min(int(agents), st.agents), weeks=data.weeks, plan=data.plan)
+    sc = scenario.over(data, agents=min(int(agents), st.agents))
     problem = _Problem(sc, data, space, seed)
     observed = abc_summaries(data)
     names = problem.free()

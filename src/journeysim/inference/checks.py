@@ -25,7 +25,7 @@ def posterior_predictive(scenario, fit: Fit, data: ObservedData, *, max_draws: i
 
     params, _ = posterior_params(scenario, fit, max_draws=max_draws)
     n = np.asarray(params.wom_rate).shape[0]
-    sc = scenario.replace(weeks=data.weeks, plan=data.plan) if scenario.weeks != data.weeks else scenario.replace(plan=data.plan)
+    sc = scenario.over(data)
     ds = Twin(sc, params=params, plan=data.plan).run(batch_dims=("draw",), batch_coords={"draw": np.arange(n)})
     arrays = weekly_arrays(ds)
     rng = np.random.default_rng(seed)

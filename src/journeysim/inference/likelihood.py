@@ -8,7 +8,7 @@ from journeysim.errors import InputError
 from journeysim.inference.inputs import observed_inputs
 from journeysim.inference.priors import ParamSpace, build_space, check_coords
 from journeysim.io.observed import ObservedData
-from journeysim.model.dynamics import Params, Structure
+from journeysim.model.dynamics import Params, Structure, edge_multipliers
 from journeysim.model.observe import expected_kpi
 from journeysim.twin.state import TwinMatrices, TwinState, initial_X
 from journeysim.twin.step import twin_step
@@ -55,6 +55,7 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
     import pytensor.tensor as pt
 
     check_coords(coords)  # (even when no prior is lognormal)
+    scenario = scenario.with_data(data)
     st = scenario.structure
     space = space or build_space(scenario)
     if len(space) == 0:
@@ -69,6 +70,9 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
             theta.append(pt.as_tensor(prior.args[0]) if prior.form == "fixed" else prior.pymc(name, coords=coords))
         params = space.to_params(pt, theta, scenario.params)
         X0 = initial_X(pt, pt.as_tensor(params.initial), st)
+        em_data = em
+        if st.demand is not None and st.demand.size:  # learned demand: the base multipliers depend on it
+            em = pt.repeat(edge_multipliers(pt, st, pt.as_tensor(params.demand), np.arange(W)), steps, axis=0)
         fields = [pt.as_tensor(np.asarray(v, float)) if isinstance(v, np.ndarray | float | int | np.floating) else v
                   for v in params.as_dict().values()]
 
@@ -110,6 +114,7 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
         if paths is not None:
             from journeysim.inference.pathlik import add_path_likelihood
 
-            model._journeysim_paths = add_path_likelihood(pt, scenario, paths, params, X0, Xs, touches, em, cm)  # noqa: SLF001
+            model._journeysim_paths = add_path_likelihood(pt, scenario, paths, params, X0, Xs, touches, em_data, cm,
+                                                            edge_mult_model=em)  # noqa: SLF001
     model._journeysim_space = space  # noqa: SLF001 - kept for calibrate()
     return model

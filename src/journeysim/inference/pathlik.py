@@ -409,7 +409,7 @@ def select_channels(scenario, counts: PathCounts, touches_c, edge_mult, chan_mul
 
 
 def add_path_likelihood(pt, scenario, counts: PathCounts | pd.DataFrame, params: Params, X0, X_steps, touches_c,
-                        edge_mult, chan_mult) -> pd.DataFrame:
+                        edge_mult, chan_mult, edge_mult_model=None) -> pd.DataFrame:
     """Add the path-table likelihood to the PyMC model being built (call inside its context).
 
     Parameters
@@ -427,6 +427,9 @@ def add_path_likelihood(pt, scenario, counts: PathCounts | pd.DataFrame, params:
         model's ``scan``.
     touches_c, edge_mult, chan_mult
         The step inputs (numpy) of :func:`journeysim.inference.inputs.observed_inputs`.
+    edge_mult_model
+        The model's base multipliers per step where they depend on parameters (learned demand);
+        default ``edge_mult``.
 
     Returns
     -------
@@ -452,8 +455,8 @@ def add_path_likelihood(pt, scenario, counts: PathCounts | pd.DataFrame, params:
     X_pre = pt.concatenate([pt.expand_dims(X0, 0), X_steps[:-1]], axis=0)
     fields = {k: (pt.as_tensor(np.asarray(v, float)) if isinstance(v, np.ndarray | float | int | np.floating) else v)
               for k, v in params.as_dict().items()}
-    pi, _ = follow_probability(pt, st, mats, Params(**fields), X_pre, pt.as_tensor(touches_c), edge_mult,
-                               chan_mult, st.dt)
+    em = edge_mult if edge_mult_model is None else edge_mult_model
+    pi, _ = follow_probability(pt, st, mats, Params(**fields), X_pre, pt.as_tensor(touches_c), em, chan_mult, st.dt)
     sigma = pm.HalfNormal("noise_paths", sigma=NOISE_PRIOR_SIGMA)
     z = pm.Normal("paths_offset", 0.0, 1.0, shape=used.size)
     p = pt.clip(pi[used], 1e-12, 1 - 1e-12)

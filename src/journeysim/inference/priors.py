@@ -22,12 +22,17 @@ name                            meaning
 ``saturation.<channel>``        weekly frequency at which effectiveness halves
 ``wom.rate``                    recommendations per recommender per day
 ``initial.<stage>``             multiplier of the initial share of a stage (re-normalised)
+``demand.<term>``               a coefficient of the ``demand:`` section (log scale):
+                                ``season.sin1``, ``season.cos1``, ..., ``trend``,
+                                ``control.<column>``
 ==============================  ===========================================================
 
 Prior formulas: ``lognormal(median, sigma)``, ``normal(mu, sigma)``, ``halfnormal(sigma)``,
-``beta(a, b)``, ``gamma(mean, sd)``, ``uniform(lower, upper)``, ``exponential(mean)``,
+``neghalfnormal(sigma)`` (a half-normal on the negative side), ``beta(a, b)``, ``gamma(mean, sd)``, ``uniform(lower, upper)``, ``exponential(mean)``,
 ``fixed(value)``. With no ``priors:`` section, :func:`default_priors` marks every channel effect,
-carry-over, word-of-mouth rate and base rate as uncertain around the scenario's values.
+carry-over, word-of-mouth rate and base rate as uncertain around the scenario's values. The
+coefficients of a ``demand:`` section are always learned (:func:`demand_priors`), with the
+priors that section states unless ``priors:`` names them.
 """
 
 from __future__ import annotations
@@ -42,11 +47,11 @@ from scipy import stats
 from journeysim.errors import InputError, did_you_mean
 from journeysim.model.parameters import ParameterSet, resolve_parameter
 
-__all__ = ['Prior', 'parse_prior', 'ParamSpace', 'default_priors', 'build_space', 'COORDS', 'check_coords', 'SoftplusScaled']
+__all__ = ['Prior', 'parse_prior', 'ParamSpace', 'default_priors', 'demand_priors', 'build_space', 'COORDS', 'check_coords', 'SoftplusScaled']
 
 
 _FORMS = {
-    "lognormal": 2, "normal": 2, "halfnormal": 1, "beta": 2, "gamma": 2, "uniform": 2, "exponential": 1, "fixed": 1,
+    "lognormal": 2, "normal": 2, "halfnormal": 1, "neghalfnormal": 1, "beta": 2, "gamma": 2, "uniform": 2, "exponential": 1, "fixed": 1,
 }
 
 
@@ -69,6 +74,8 @@ class Prior:
             return stats.norm(a[0], a[1])
         if self.form == "halfnormal":
             return stats.halfnorm(scale=a[0])
+        if self.form == "neghalfnormal":
+            return stats.truncnorm(-np.inf, 0.0, loc=0.0, scale=a[0])
         if self.form == "beta":
             return stats.beta(a[0], a[1])
         if self.form == "gamma":
@@ -98,6 +105,8 @@ class Prior:
             return pm.Normal(name, mu=a[0], sigma=a[1])
         if self.form == "halfnormal":
             return pm.HalfNormal(name, sigma=a[0])
+        if self.form == "neghalfnormal":
+            return pm.TruncatedNormal(name, mu=0.0, sigma=a[0], upper=0.0)
         if self.form == "beta":
             return pm.Beta(name, alpha=a[0], beta=a[1])
         if self.form == "gamma":
@@ -112,6 +121,8 @@ class Prior:
     def support(self) -> tuple[float, float]:
         if self.form == "normal":
             return (-np.inf, np.inf)
+        if self.form == "neghalfnormal":
+            return (-np.inf, 0.0)
         if self.form == "beta":
             return (0.0, 1.0)
         if self.form == "uniform":
@@ -142,7 +153,7 @@ def parse_prior(text: str, where: str | None = None) -> Prior:
         raise InputError(f"'{text}': {form} takes {_FORMS[form]} argument(s), got {len(args)}", where)
     if form in ("lognormal",) and (args[0] <= 0 or args[1] <= 0):
         raise InputError(f"'{text}': lognormal(median, sigma) needs median > 0 and sigma > 0", where)
-    if form in ("normal", "halfnormal") and args[-1] <= 0:
+    if form in ("normal", "halfnormal", "neghalfnormal") and args[-1] <= 0:
         raise InputError(f"'{text}': sigma must be > 0", where)
     if form in ("beta", "gamma", "exponential") and any(a <= 0 for a in args):
         raise InputError(f"'{text}': arguments must be > 0", where)
@@ -160,7 +171,7 @@ class ParamSpace:
 
     names: tuple[str, ...]
     priors: tuple[Prior, ...]
-    kinds: tuple[str, ...]  # effect | rate | carryover | saturation | wom | initial
+    kinds: tuple[str, ...]  # one of journeysim.model.parameters.KINDS
     targets: tuple[tuple[int, ...], ...]  # indices into the Params array of that kind
 
     def __len__(self) -> int:
@@ -209,12 +220,36 @@ def default_priors(scenario) -> dict[str, str]:
     return out
 
 
+def demand_priors(scenario) -> dict[str, str]:
+    """Priors of the ``demand:`` section's coefficients, as that section states them: a normal
+    around the scenario's value for seasonality, trend and free controls; a half-normal on the
+    side the control's ``sign`` names."""
+    d = scenario.structure.demand
+    spec = scenario.spec.demand
+    if d is None or spec is None:
+        return {}
+    values = np.asarray(scenario.params.demand, float)
+    sds = [spec.seasonality.prior_sd] * (2 * d.order) if d.order else []
+    sds += [spec.trend.prior_sd] if d.trend else []
+    out = {}
+    for j, (name, sd) in enumerate(zip(d.names, sds)):
+        out[name] = f"normal({values[j]:.6g}, {sd:.6g})"
+    for c, sign in zip(d.controls, d.signs):
+        sd = spec.controls[c].prior_sd
+        j = d.names.index(f"demand.control.{c}")
+        out[f"demand.control.{c}"] = {"positive": f"halfnormal({sd:.6g})", "negative": f"neghalfnormal({sd:.6g})",
+                                      "free": f"normal({values[j]:.6g}, {sd:.6g})"}[sign]
+    return out
+
+
 def build_space(scenario, priors: dict[str, str] | None = None) -> ParamSpace:
-    """Resolve parameter names and prior formulas against a scenario."""
+    """Resolve parameter names and prior formulas against a scenario (with :func:`demand_priors`
+    for the demand coefficients that ``priors`` does not name)."""
     where_file = str(scenario.source) if scenario.source else "scenario"
     priors = dict(scenario.spec.priors) if priors is None else dict(priors)
     if not priors:
         priors = default_priors(scenario)
+    priors = {**{k: v for k, v in demand_priors(scenario).items() if k not in priors}, **priors}
     names, ps, kinds, targets = [], [], [], []
     for name, text in priors.items():
         key = f"{where_file}: priors.{name}"
@@ -222,7 +257,7 @@ def build_space(scenario, priors: dict[str, str] | None = None) -> ParamSpace:
         kind, tgt = resolve_parameter(scenario, name, key)
         if kind == "carryover" and prior.support != (0.0, 1.0) and prior.form != "fixed":
             raise InputError(f"a carry-over lies in (0, 1): use beta(a, b) or uniform(lo, hi), not {prior.form}", key)
-        if kind != "carryover" and prior.support[0] < 0 and prior.form != "fixed":
+        if kind not in ("carryover", "demand") and prior.support[0] < 0 and prior.form != "fixed":
             raise InputError(f"'{name}' must be positive: use a positive prior (lognormal, gamma, halfnormal, ...)", key)
         names.append(name)
         ps.append(prior)

@@ -98,11 +98,11 @@ class Demand:
             cols += list(z.T)
         return np.column_stack(cols) if cols else np.zeros((len(w), 0))
 
-    def with_controls(self, values: dict[str, np.ndarray], start: dt.date | None, where: str) -> Demand:
+    def with_controls(self, values: dict[str, np.ndarray], start: dt.date | None, where: str,
+                      horizon: int | None = None) -> Demand:
         """A copy whose control table is ``values`` (raw weekly values from ``start``), standardised
-        over those weeks; refuses a missing, non-finite or constant control."""
-        if not self.controls and start is None:
-            return self
+        over those weeks, and whose trend is centred on ``horizon`` weeks (the history's); refuses a
+        missing, non-finite or constant control."""
         cols, mean, sd = [], [], []
         for c in self.controls:
             if c not in values:
@@ -123,8 +123,8 @@ class Demand:
             level = table[-RECENT_WEEKS:].mean(axis=0)
         else:
             table, level = np.zeros((0, 0)), np.zeros(0)
-        return replace(self, start=start or self.start, table=table, mean=np.array(mean), sd=np.array(sd),
-                       level=level)
+        return replace(self, start=start or self.start, horizon=horizon or self.horizon, table=table,
+                       mean=np.array(mean), sd=np.array(sd), level=level)
 
     def extended(self, raw: dict[str, np.ndarray], first_week: int) -> Demand:
         """A copy whose table also covers weeks ``first_week ...`` with the raw control values of a

@@ -139,8 +139,14 @@ class Scenario:
         if d is None:
             return self
         start = data.dates[0].date() if len(data.dates) else None
-        new = d.with_controls(dict(getattr(data, "controls", {}) or {}), start, data.source)
+        new = d.with_controls(dict(getattr(data, "controls", {}) or {}), start, data.source, horizon=data.weeks)
         return replace(self, structure=replace(self.structure, demand=new))
+
+    def over(self, data, *, agents: int | None = None) -> Scenario:
+        """The scenario over an observed history: its weeks, the spend actually run and the data's
+        demand controls (:meth:`with_data`)."""
+        weeks = data.weeks if data.weeks != self.weeks else None
+        return self.replace(weeks=weeks, plan=data.plan, agents=agents).with_data(data)
 
     def _where(self) -> str:
         return str(self.source) if self.source else "scenario"

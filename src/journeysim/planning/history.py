@@ -50,12 +50,13 @@ def prepare(scenario, fit, data, *, max_draws: int = 500, allow_unconverged: boo
     from journeysim.twin.run import Twin
 
     require_converged(fit, allow_unconverged)
+    scenario = scenario.with_data(data)
     params, _ = posterior_params(scenario, fit, max_draws=max_draws)
     post = fit.idata.posterior
     n_all = post.sizes["chain"] * post.sizes["draw"]
     n = np.asarray(params.wom_rate).shape[0]
     draws = thin(n_all, n)
-    hist = scenario.replace(weeks=data.weeks, plan=data.plan)
+    hist = scenario.over(data)
     twin = Twin(hist, params=params, plan=data.plan)
     _, state = twin.run_arrays()
     return History(scenario, params, state, draws, data.weeks, data)

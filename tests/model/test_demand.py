@@ -1,0 +1,141 @@
+"""The demand: section (journeysim.model.demand): seasonality, trend and controls on base hazards.
+
+One definition for every engine: the agents and the twin agree on a market with moving demand
+(tolerance as in tests/twin/test_twin.py), and the likelihood's gradient with respect to the
+demand coefficients equals finite differences of its log density.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import SCENARIOS, check_agreement
+
+from journeysim.errors import InputError
+from journeysim.io.observed import read_observed
+from journeysim.model.dynamics import edge_multipliers
+from journeysim.model.scenario import load_scenario
+
+DEMAND = {
+    "transitions": ["interested->customer"],
+    "seasonality": {"order": 1, "coefficients": [0.4, -0.2]},
+    "trend": {"value": 0.15},
+    "controls": {"promo": {"sign": "positive", "value": 0.2}},
+}
+
+
+def shop(tmp_path, demand=DEMAND, promo=True, **market):
+    raw = yaml.safe_load((SCENARIOS / "shop.yaml").read_text())
+    raw["demand"] = demand
+    raw["plan"] = {"csv": str(SCENARIOS / "shop_plan.csv")}
+    raw["market"].update(market)
+    data = pd.read_csv(SCENARIOS / "data" / "shop_observed.csv")
+    if promo:
+        data["promo"] = (np.arange(len(data)) % 6 == 0).astype(float)
+    data.to_csv(tmp_path / "observed.csv", index=False)
+    raw["data"] = str(tmp_path / "observed.csv")
+    raw.pop("plans", None)
+    path = tmp_path / "shop_demand.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return load_scenario(path)
+
+
+def test_terms_names_and_values(tmp_path):
+    sc = shop(tmp_path)
+    d = sc.structure.demand
+    assert d.names == ("demand.season.sin1", "demand.season.cos1", "demand.trend", "demand.control.promo")
+    np.testing.assert_array_equal(sc.params.demand, [0.4, -0.2, 0.15, 0.2])
+    assert d.edges.tolist() == [float(e == "interested->customer") for e in sc.structure.edges]
+    # the controls came from the scenario's data file, standardised over it
+    z = d.table[:, 0]
+    assert abs(z.mean()) < 1e-12 and abs(z.std() - 1) < 1e-12
+
+
+def test_multiplier_is_exp_of_design_on_named_transitions_only(tmp_path):
+    sc = shop(tmp_path)
+    st = sc.structure
+    weeks = np.arange(60)  # past the 39-week horizon: seasonality and trend go on, the control at its level
+    em = edge_multipliers(np, st, sc.params.demand, weeks)
+    want = np.exp(st.demand.design(weeks) @ sc.params.demand)
+    e = st.edges.index("interested->customer")
+    np.testing.assert_allclose(em[:, 0, e], want, rtol=1e-12)
+    others = np.delete(np.arange(len(st.edges)), e)
+    np.testing.assert_array_equal(em[:, :, others], 1.0)
+    X = st.demand.design(weeks)
+    np.testing.assert_allclose(X[39:, 3], st.demand.table[-13:, 0].mean())  # held at its recent level
+    # a batch of coefficients gives a batch of multipliers
+    batch = np.stack([sc.params.demand, np.zeros(4)])
+    em_b = edge_multipliers(np, st, batch, weeks)
+    assert em_b.shape == (2, 60) + em.shape[1:]
+    np.testing.assert_allclose(em_b[0], em)
+    np.testing.assert_allclose(em_b[1], 1.0)
+
+
+def test_seasonality_follows_the_calendar(tmp_path):
+    """The same calendar week a year later has the same seasonal terms (to the 1.25 days a
+    52-week shift leaves), whatever the market's start date."""
+    d = shop(tmp_path).structure.demand
+    X = d.design(np.array([0, 52]))
+    np.testing.assert_allclose(X[0, :2], X[1, :2], atol=2 * np.pi * 1.25 / 365.25)
+    later = type(d)(**{**d.__dict__, "start": d.start + dt.timedelta(weeks=10)})
+    np.testing.assert_allclose(later.design([0])[0, :2], d.design([10])[0, :2], atol=1e-12)
+
+
+def test_agents_and_twin_agree_with_moving_demand(tmp_path):
+    check_agreement(shop(tmp_path, agents=30_000), R=6)
+
+
+def test_data_gives_the_controls(tmp_path):
+    sc = shop(tmp_path)
+    data = read_observed(tmp_path / "observed.csv", sc)
+    assert data.controls["promo"].sum() == 7
+    assert data.head(10).controls["promo"].shape == (10,)
+    fitted = sc.over(data.head(30))
+    assert fitted.structure.demand.horizon == 30 and fitted.structure.demand.table.shape == (30, 1)
+
+
+@pytest.mark.parametrize("demand, key, words", [
+    ({"transitions": ["interested->nowhere"]}, "demand.transitions", "nowhere"),
+    ({"seasonality": {"order": 1, "coefficients": [0.1]}}, "demand.seasonality.coefficients", "order 1 has 2"),
+    ({"seasonality": {"ordre": 1}}, "demand.seasonality", "did you mean 'order'"),
+    ({"controls": {"promo": {"sign": "up"}}}, "demand.controls.promo.sign", "positive"),
+])
+def test_bad_demand_section_names_the_key(tmp_path, demand, key, words):
+    with pytest.raises(InputError) as exc:
+        shop(tmp_path, demand=demand)
+    assert key in str(exc.value) and words in str(exc.value)
+
+
+def test_missing_control_column_is_refused(tmp_path):
+    with pytest.raises(InputError, match="no column 'promo'"):
+        shop(tmp_path, promo=False)
+
+
+def test_likelihood_gradient_of_demand_terms_equals_finite_differences(tmp_path):
+    """The fused twin's gradient reaches the demand coefficients (through each step's base
+    multipliers): the model's gradient equals central differences of its log density."""
+    from journeysim.inference.likelihood import build_model
+
+    sc = shop(tmp_path)
+    data = read_observed(tmp_path / "observed.csv", sc)
+    model = build_model(sc, data, fused=True)
+    names = [n for n in sc.structure.demand.names]
+    assert all(n in model.named_vars for n in names)
+    point = model.initial_point()
+    logp = model.compile_logp()
+    dlogp = model.compile_dlogp()
+    g = dict(zip([v.name for v in model.value_vars], np.split(dlogp(point), np.cumsum(
+        [np.size(point[v.name]) for v in model.value_vars])[:-1])))
+    for n in names:
+        key = next(k for k in point if k == n or k.startswith(n + "_"))
+        h = 1e-5
+        up, dn = dict(point), dict(point)
+        up[key] = point[key] + h
+        dn[key] = point[key] - h
+        fd = (logp(up) - logp(dn)) / (2 * h)
+        assert g[key].item() == pytest.approx(fd, rel=1e-4, abs=1e-3), n
+        assert abs(fd) > 1e-3, n  # the data inform every term
