@@ -96,8 +96,21 @@ PRIORS = {
 }
 
 
+def demand_section(history: pd.DataFrame) -> dict:
+    """The ``demand:`` a user writes for a weekly CSV (``--demand``): yearly seasonality of order 2 and
+    a trend on consideration and purchases, and the CSV's promotion and price columns as controls
+    (promotions raise demand, price lowers it)."""
+    controls = {}
+    if "promo" in history.columns:
+        controls["promo"] = {"sign": "positive"}
+    if "price_index" in history.columns:
+        controls["price_index"] = {"sign": "negative"}
+    return {"transitions": ["aware->considering", "considering->purchased", "loyal->purchased", "advocate->purchased"],
+            "seasonality": {"order": 2}, "trend": {}, **({"controls": controls} if controls else {})}
+
+
 def scenario_dict(name: str, history: pd.DataFrame, csv_name: str, rates: dict, initial: dict,
-                  scales: dict) -> dict:
+                  scales: dict, demand: bool = False) -> dict:
     """The scenario as a mapping (written to YAML by :func:`write_scenario`)."""
     return {
         "name": f"{name}-from-csv",
@@ -123,6 +136,7 @@ def scenario_dict(name: str, history: pd.DataFrame, csv_name: str, rates: dict, 
              "likelihood": "negbin"},
         ],
         "priors": dict(PRIORS),
+        **({"demand": demand_section(history)} if demand else {}),
     }
 
 
@@ -147,7 +161,7 @@ def _twin_levels(js, sc_dict: dict, base_dir: Path) -> dict:
     }
 
 
-def write_scenario(name: str, world, directory: Path, iterations: int = 30) -> tuple[Path, dict]:
+def write_scenario(name: str, world, directory: Path, iterations: int = 30, demand: bool = False) -> tuple[Path, dict]:
     """Write ``<directory>/<name>.yaml`` and its history CSV; return the path and the tuning record.
 
     Level tuning (what a user would do by hand with ``js.run_twin``): starting from the default
@@ -176,7 +190,7 @@ def write_scenario(name: str, world, directory: Path, iterations: int = 30) -> t
     scales = {"site_visits": 1.0, "referrals": 1.0}
     trace = []
     for it in range(iterations):
-        lv = _twin_levels(js, scenario_dict(name, history, csv_name, rates, initial, scales), directory)
+        lv = _twin_levels(js, scenario_dict(name, history, csv_name, rates, initial, scales, demand), directory)
         odds = lambda p: p / (1 - p)  # noqa: E731
         f_aw = odds(obs["awareness"]) / odds(lv["awareness"])
         f_new, f_rep = obs["new"] / lv["new"], obs["repeat"] / lv["repeat"]
@@ -195,13 +209,13 @@ def write_scenario(name: str, world, directory: Path, iterations: int = 30) -> t
         initial = {k: round(v, 5) for k, v in lv["end"].items()}
         s = sum(initial.values())
         initial = {k: v / s for k, v in initial.items()}
-    lv = _twin_levels(js, scenario_dict(name, history, csv_name, rates, initial, scales), directory)
+    lv = _twin_levels(js, scenario_dict(name, history, csv_name, rates, initial, scales, demand), directory)
     scales = {"site_visits": obs["site_visits"] / lv["considering_entries"], "referrals": obs["referrals"] / lv["referrals"]}
     rates = {k: float(f"{v:.6g}") for k, v in rates.items()}
     initial = {k: round(v, 4) for k, v in initial.items()}
     initial["unaware"] = round(1.0 - sum(v for k, v in initial.items() if k != "unaware"), 4)
-    sc = scenario_dict(name, history, csv_name, rates, initial, scales)
-    path = directory / f"{name}.yaml"
+    sc = scenario_dict(name, history, csv_name, rates, initial, scales, demand)
+    path = directory / f"{name}{'_demand' if demand else ''}.yaml"
     header = (f"# Written by experiments/misspecified.py from {csv_name} alone (the '{name}' world's history).\n"
               "# Base rates, initial shares and the site-visit / referral scales were tuned with the twin so that\n"
               "# the scenario's own parameters reproduce the observed mean levels; calibration learns the rest.\n")
@@ -287,18 +301,19 @@ def in_sample_fit(js, sc, fit, data) -> dict:
 
 
 def run_world(name: str, seed: int, draws: int, tune: int, chains: int, out: Path,
-              target_accept: float | None = None) -> dict:
+              target_accept: float | None = None, demand: bool = False) -> dict:
     import journeysim as js
 
     world = make(name, seed=seed)
     wdir = out / f"{name}_seed{seed}_world"
     world.write(wdir)  # history.csv, plans/*.csv, truth.json (for reference)
-    sc_path, tuning = write_scenario(name, world, SCENARIOS)
+    sc_path, tuning = write_scenario(name, world, SCENARIOS, demand=demand)
     val = validate(sc_path)
     print(f"[{name} seed {seed}] scenario {sc_path.relative_to(ROOT)}; validate rc={val['returncode']}: "
           f"{val['output'].splitlines()[-1] if val['output'] else ''}", flush=True)
     sc = js.load_scenario(sc_path)
-    extra = [c for c in world.history().columns if c in world.controls]
+    declared = set(sc.structure.demand.controls) if sc.structure.demand is not None else set()
+    extra = [c for c in world.history().columns if c in world.controls and c not in declared]
     data = js.read_observed(SCENARIOS / f"{name}_history.csv", sc, ignore_columns=tuple(extra))
 
     print(f"  fitting ({chains} x {draws} draws, {tune} tune)...", flush=True)
@@ -479,13 +494,16 @@ def main(argv=None) -> int:
     ap.add_argument("--chains", type=int, default=2)
     ap.add_argument("--target-accept", type=float, default=None, help="NUTS target acceptance (journeysim's default 0.9)")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--demand", action="store_true",
+                    help="give the scenario a demand: section (seasonality, trend, the CSV's controls)")
     ap.add_argument("--report-only", action="store_true", help="rebuild summary.md from the JSON files in --out")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     parts = ["# journeysim on the misspecified worlds", "",
              f"`python experiments/misspecified.py --worlds {' '.join(args.worlds)} --draws {args.draws} "
              f"--tune {args.tune} --chains {args.chains}"
-             + (f" --target-accept {args.target_accept}" if args.target_accept else "") + "`; "
+             + (f" --target-accept {args.target_accept}" if args.target_accept else "")
+             + (" --demand" if args.demand else "") + "`; "
              "deltas are total purchases over the 34 forecast weeks vs the world's baseline; errors in % of the "
              "world's baseline purchases; peer = experiments/results/peer_mmm (PyMC-Marketing).", ""]
     results = []
@@ -495,7 +513,8 @@ def main(argv=None) -> int:
             if args.report_only:
                 res = json.loads(path.read_text())
             else:
-                res = run_world(name, seed, args.draws, args.tune, args.chains, args.out, args.target_accept)
+                res = run_world(name, seed, args.draws, args.tune, args.chains, args.out, args.target_accept,
+                                args.demand)
                 path.write_text(json.dumps(res, indent=1))
             results.append(res)
             md = markdown(res, load_peer(name, seed))

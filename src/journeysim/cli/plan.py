@@ -50,12 +50,17 @@ def _compare_table(cmp, metric):
 
 
 def _identification_warnings(sc, fit, data) -> list[str]:
-    """Warnings about channels whose effect the data barely pin down (none for a fit without a prior space)."""
+    """Notes under a forecast: channels whose effect the data barely pin down (none for a fit without
+    a prior space), and what the forecast assumes of demand beyond the history."""
     from journeysim.inference.criticism import identification
 
-    if getattr(fit, "space", None) is None or not len(fit.space):
-        return []
-    return identification(sc, fit, data)[1]
+    notes = []
+    if getattr(fit, "space", None) is not None and len(fit.space):
+        notes += identification(sc, fit, data)[1]
+    d = sc.structure.demand
+    if d is not None and d.forecast_note():
+        notes.append(d.forecast_note())
+    return notes
 
 
 def _write_forecast(fc, cmp, out: Path, quiet: bool, metric: str, warnings: list[str] = ()):

@@ -80,6 +80,18 @@ class Demand:
     def has_control_data(self) -> bool:
         return len(self.controls) == 0 or self.table.shape[0] > 0
 
+    def forecast_note(self) -> str:
+        """What a forecast assumes of demand beyond the history, in words."""
+        parts = []
+        if self.order:
+            parts.append(f"the yearly seasonality ({self.order} harmonic{'s' if self.order > 1 else ''}) continues")
+        if self.trend:
+            parts.append("the trend goes on")
+        if self.controls:
+            parts.append(f"{', '.join(self.controls)} held at {'their' if len(self.controls) > 1 else 'its'} "
+                         f"mean of the last {RECENT_WEEKS} weeks")
+        return "demand beyond the history: " + "; ".join(parts) if parts else ""
+
     def design(self, weeks) -> np.ndarray:
         """The ``(n, J)`` design rows of weeks ``weeks`` (counted from ``start``; any integers)."""
         w = np.asarray(weeks, float).reshape(-1)
