@@ -30,7 +30,8 @@ name                            meaning
 Prior formulas: ``lognormal(median, sigma)``, ``normal(mu, sigma)``, ``halfnormal(sigma)``,
 ``neghalfnormal(sigma)`` (a half-normal on the negative side), ``beta(a, b)``, ``gamma(mean, sd)``, ``uniform(lower, upper)``, ``exponential(mean)``,
 ``fixed(value)``. With no ``priors:`` section, :func:`default_priors` marks every channel effect,
-carry-over, word-of-mouth rate and base rate as uncertain around the scenario's values. The
+carry-over, word-of-mouth rate and base rate as uncertain around the scenario's values, and gives
+every paid channel a saturation prior (unless the channel says ``linear: true``). The
 coefficients of a ``demand:`` section are always learned (:func:`demand_priors`), with the
 priors that section states unless ``priors:`` names them.
 """
@@ -196,6 +197,12 @@ class ParamSpace:
         return self.parameters.values_of(params)
 
 
+#: Default saturation prior of a paid channel without one: a gamma with this mean weekly frequency at
+#: half effectiveness (or the channel's own ``saturation``) and this coefficient of variation.
+SATURATION_PRIOR_MEAN = 5.0
+SATURATION_PRIOR_CV = 0.6
+
+
 def default_priors(scenario) -> dict[str, str]:
     """Priors a user gets without writing any: uncertainty around the scenario's own values."""
     st = scenario.structure
@@ -212,6 +219,11 @@ def default_priors(scenario) -> dict[str, str]:
             if 0 < c < 1:
                 conc = 10.0
                 out[f"carryover.{src}"] = f"beta({conc * c:.4g}, {conc * (1 - c):.4g})"
+    for k, c in enumerate(st.channels):  # diminishing returns are learned, not assumed away
+        spec = scenario.spec.channels[c]
+        if st.cost_per_touch[k] > 0 and np.any(p.beta[k] > 0) and not spec.linear:
+            m = float(p.fhalf[k]) if np.isfinite(p.fhalf[k]) else SATURATION_PRIOR_MEAN
+            out[f"saturation.{c}"] = f"gamma({m:.4g}, {SATURATION_PRIOR_CV * m:.4g})"
     if float(p.wom_rate) > 0:
         out["wom.rate"] = f"lognormal({float(p.wom_rate):.6g}, 0.7)"
     for e, edge in enumerate(st.edges):

@@ -139,6 +139,14 @@ class ChannelSpec(Strict):
     saturation: float | None = Field(
         None, gt=0, description="weekly frequency among the targeted at which effectiveness per impression halves"
     )
+    linear: bool = Field(False, description="no diminishing returns, on purpose: calibration gives the channel no "
+                         "saturation prior (default: it learns one)")
+
+    @model_validator(mode="after")
+    def _linear_or_saturation(self):
+        if self.linear and self.saturation is not None:
+            raise ValueError("a channel is either linear: true or has a saturation, not both")
+        return self
 
     @model_validator(mode="after")
     def _one_cost(self):
