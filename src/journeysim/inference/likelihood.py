@@ -9,6 +9,7 @@ from journeysim.inference.inputs import observed_inputs
 from journeysim.inference.priors import ParamSpace, build_space, check_coords
 from journeysim.io.observed import ObservedData
 from journeysim.model.dynamics import Params, Structure, edge_multipliers
+from journeysim.model.lifttests import resolve_lift_tests
 from journeysim.model.observe import expected_kpi
 from journeysim.twin.state import TwinMatrices, TwinState, initial_X
 from journeysim.twin.step import twin_step
@@ -31,6 +32,21 @@ def _weekly_arrays(xp, X_steps, flows, new, repeat, referrals, st: Structure, W:
     purchases = new_w + rep_w
     return {"entries": flow_w @ st.dst_matrix, "stage_size": stage, "purchases": purchases,
             "purchases_new": new_w, "referrals": ref_w, "revenue": purchases * st.value}
+
+
+def _add_lift_test(pm, pt, i, test, run, arrays, touches, em, cm, X0, Xs, st: Structure, steps: int, mats):
+    """``lift_<i> ~ Normal(model lift, se)``: the twin rerun from the test's first week with the
+    channel's touches scaled in the test weeks (:mod:`journeysim.model.lifttests`)."""
+    s0, s1 = test.first * steps, (test.until + 1) * steps
+    tc = np.array(touches[s0:s1], float)
+    tc[: (test.last - test.first + 1) * steps, test.channel] *= test.spend
+    X_start = X0 if s0 == 0 else Xs[s0 - 1]
+    n = test.until - test.first + 1
+    cf = _weekly_arrays(pt, *run(tc, em[s0:s1], cm[s0:s1], X_start), st, n, steps, mats)
+    actual = {k: v[test.first:test.until + 1] for k, v in arrays.items()}
+    kpi = [pt.sum(expected_kpi(pt, a, test.measures, test.stage_mask, st.population)) for a in (cf, actual)]
+    mu = pm.Deterministic(f"lift_{i}_model", test.share * (kpi[0] - kpi[1]))
+    pm.Normal(f"lift_{i}", mu=mu, sigma=test.se, observed=test.lift)
 
 
 def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, paths=None,
@@ -83,13 +99,16 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
 
         from journeysim.inference.ops import twin_scan, use_fused
 
-        if use_fused(fused):
-            Xs, flows, new, repeat, refs = twin_scan(pt.as_tensor(touches), pt.as_tensor(em), pt.as_tensor(cm), X0,
-                                                     *fields[:5], structure=st, mats=mats, dt=dt)  # base..wom_rate
-        else:
-            (Xs, flows, new, repeat, refs), _ = pytensor.scan(
-                step, sequences=[pt.as_tensor(touches), pt.as_tensor(em), pt.as_tensor(cm)],
-                outputs_info=[X0, None, None, None, None], non_sequences=fields)
+        def run(touches_, em_, cm_, X0_):
+            """The twin over steps: states, flows, new and repeat purchases, referrals."""
+            if use_fused(fused):
+                return twin_scan(pt.as_tensor(touches_), pt.as_tensor(em_), pt.as_tensor(cm_), X0_,
+                                 *fields[:5], structure=st, mats=mats, dt=dt)  # base..wom_rate
+            outs, _ = pytensor.scan(step, sequences=[pt.as_tensor(touches_), pt.as_tensor(em_), pt.as_tensor(cm_)],
+                                    outputs_info=[X0_, None, None, None, None], non_sequences=fields)
+            return tuple(outs)
+
+        Xs, flows, new, repeat, refs = run(touches, em, cm, X0)
         arrays = _weekly_arrays(pt, Xs, flows, new, repeat, refs, st, W, steps, mats)
         for obs in data.observations:
             mask = np.array([s in obs.stages for s in st.stages], float)
@@ -111,6 +130,8 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
             elif obs.likelihood == "binomial":
                 n = obs.sample_size[ok].astype(np.int64)
                 pm.Binomial(name, n=n, p=pt.clip(mu_o, 1e-9, 1 - 1e-9), observed=np.round(y * n).astype(np.int64))
+        for i, test in enumerate(resolve_lift_tests(scenario, data)):
+            _add_lift_test(pm, pt, i, test, run, arrays, touches, em, cm, X0, Xs, st, steps, mats)
         if paths is not None:
             from journeysim.inference.pathlik import add_path_likelihood
 

@@ -25,6 +25,7 @@ from journeysim.errors import InputError, did_you_mean
 from journeysim.model.demand import compile_demand
 from journeysim.model.dynamics import Params, Structure
 from journeysim.model.journey import Journey, parse_edge, template
+from journeysim.model.lifttests import check_lift_tests
 from journeysim.model.plan import Plan, check_plan, read_plan_csv
 from journeysim.model.schema import (
     ChannelSpec,
@@ -373,6 +374,7 @@ def _compile(spec: ScenarioSpec, path: Path | None, plan_override: Plan | None =
                 raise err(f"unknown channel '{name}'" + did_you_mean(name, sources), f"{key}.channels.{name}")
             chan_mult[sl, sources.index(name), pmask] *= m
 
+    check_lift_tests(spec, journey.stages, channels, where)
     demand, demand_values = compile_demand(spec, journey, W, spec.market.start, path.parent if path else None, where)
 
     stage_order = np.arange(S)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from journeysim.errors import did_you_mean
 
-__all__ = ['Strict', 'MarketSpec', 'JourneySpec', 'PersonaSpec', 'TargetingSpec', 'ChannelSpec', 'WordOfMouthSpec', 'PlanSpec', 'EventSpec', 'SeasonalitySpec', 'TrendSpec', 'ControlSpec', 'DemandSpec', 'ObservationSpec', 'FitSpec', 'ScenarioSpec']
+__all__ = ['Strict', 'MarketSpec', 'JourneySpec', 'PersonaSpec', 'TargetingSpec', 'ChannelSpec', 'WordOfMouthSpec', 'PlanSpec', 'EventSpec', 'SeasonalitySpec', 'TrendSpec', 'ControlSpec', 'DemandSpec', 'LiftTestSpec', 'ObservationSpec', 'FitSpec', 'ScenarioSpec']
 
 
 Positive = Field(gt=0)
@@ -258,6 +258,25 @@ class DemandSpec(Strict):
     controls: dict[str, ControlSpec] = Field(default_factory=dict, description="CSV column -> control")
 
 
+class LiftTestSpec(Strict):
+    """A measured lift (a geo or audience holdout, a spend test): the KPI's change that a change of
+    one channel's spend caused over some weeks of the observed history. Calibration asks the twin
+    for the same counterfactual and weighs the difference by the standard error."""
+
+    name: str = Field("", description="a label")
+    channel: str = Field(description="channel whose spend changed in the test")
+    weeks: tuple[int, int] | tuple[dt.date, dt.date] = Field(
+        description="first and last week of the test: week numbers of the observed data (1-based) or dates")
+    spend: float = Field(0.0, ge=0, description="multiplier of the channel's spend in the test cells (0: holdout)")
+    share: float = Field(1.0, gt=0, le=1, description="share of the market in the test cells")
+    window: int = Field(0, ge=0, le=52, description="weeks after the test still counted (carry-over)")
+    measures: Literal["purchases", "new_customers", "revenue", "entries", "referrals"] = "purchases"
+    stages: list[str] = Field(default_factory=list, description="stages entered, for measures: entries")
+    lift: float = Field(description="measured KPI in the test cells minus business as usual, over the test "
+                        "weeks and the window (a holdout's lift is negative: what was lost)")
+    se: float = Field(gt=0, description="standard error of the measured lift")
+
+
 class FitSpec(Strict):
     """The sampler settings a model is known to fit well with (``journeysim fit`` / ``plan`` and
     :func:`~journeysim.inference.sampling.calibrate` use them unless told otherwise; omitted keys keep the
@@ -286,6 +305,8 @@ class ScenarioSpec(Strict):
     demand: DemandSpec | None = Field(None, description="seasonality, trend and controls of demand")
     observations: list[ObservationSpec] = Field(default_factory=list)
     priors: dict[str, str] = Field(default_factory=dict, description="parameter -> prior, e.g. 'lognormal(0.01, 0.5)'")
+    lift_tests: list[LiftTestSpec] = Field(default_factory=list, description="measured lifts the fit must "
+                                           "reproduce (experiments)")
     fit: FitSpec = Field(default_factory=FitSpec, description="sampler settings of the calibration (flags override)")
     data: str | None = Field(None, description="observed weekly CSV, relative to the scenario file")
     plans: list[str] = Field(default_factory=list, description="example plan files (YAML/CSV) compared by "
