@@ -96,7 +96,7 @@ PRIORS = {
 }
 
 
-def demand_section(history: pd.DataFrame) -> dict:
+def demand_section(history: pd.DataFrame, latent: bool = False) -> dict:
     """The ``demand:`` a user writes for a weekly CSV (``--demand``): yearly seasonality of order 2 and
     a trend on consideration and purchases, and the CSV's promotion and price columns as controls
     (promotions raise demand, price lowers it)."""
@@ -106,11 +106,12 @@ def demand_section(history: pd.DataFrame) -> dict:
     if "price_index" in history.columns:
         controls["price_index"] = {"sign": "negative"}
     return {"transitions": ["aware->considering", "considering->purchased", "loyal->purchased", "advocate->purchased"],
-            "seasonality": {"order": 2}, "trend": {}, **({"controls": controls} if controls else {})}
+            "seasonality": {"order": 2}, "trend": {}, **({"controls": controls} if controls else {}),
+            **({"latent": {"sd": 0.03, "every": 4}} if latent else {})}
 
 
 def scenario_dict(name: str, history: pd.DataFrame, csv_name: str, rates: dict, initial: dict,
-                  scales: dict, demand: bool = False) -> dict:
+                  scales: dict, demand: bool | str = False) -> dict:
     """The scenario as a mapping (written to YAML by :func:`write_scenario`)."""
     return {
         "name": f"{name}-from-csv",
@@ -136,7 +137,7 @@ def scenario_dict(name: str, history: pd.DataFrame, csv_name: str, rates: dict, 
              "likelihood": "negbin"},
         ],
         "priors": dict(PRIORS),
-        **({"demand": demand_section(history)} if demand else {}),
+        **({"demand": demand_section(history, latent=demand == "latent")} if demand else {}),
     }
 
 
@@ -161,7 +162,8 @@ def _twin_levels(js, sc_dict: dict, base_dir: Path) -> dict:
     }
 
 
-def write_scenario(name: str, world, directory: Path, iterations: int = 30, demand: bool = False) -> tuple[Path, dict]:
+def write_scenario(name: str, world, directory: Path, iterations: int = 30,
+                   demand: bool | str = False) -> tuple[Path, dict]:
     """Write ``<directory>/<name>.yaml`` and its history CSV; return the path and the tuning record.
 
     Level tuning (what a user would do by hand with ``js.run_twin``): starting from the default
@@ -215,7 +217,7 @@ def write_scenario(name: str, world, directory: Path, iterations: int = 30, dema
     initial = {k: round(v, 4) for k, v in initial.items()}
     initial["unaware"] = round(1.0 - sum(v for k, v in initial.items() if k != "unaware"), 4)
     sc = scenario_dict(name, history, csv_name, rates, initial, scales, demand)
-    path = directory / f"{name}{'_demand' if demand else ''}.yaml"
+    path = directory / f"{name}{'_' + (demand if isinstance(demand, str) else 'demand') if demand else ''}.yaml"
     header = (f"# Written by experiments/misspecified.py from {csv_name} alone (the '{name}' world's history).\n"
               "# Base rates, initial shares and the site-visit / referral scales were tuned with the twin so that\n"
               "# the scenario's own parameters reproduce the observed mean levels; calibration learns the rest.\n")
@@ -301,7 +303,7 @@ def in_sample_fit(js, sc, fit, data) -> dict:
 
 
 def run_world(name: str, seed: int, draws: int, tune: int, chains: int, out: Path,
-              target_accept: float | None = None, demand: bool = False) -> dict:
+              target_accept: float | None = None, demand: bool | str = False) -> dict:
     import journeysim as js
 
     world = make(name, seed=seed)
@@ -496,6 +498,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--demand", action="store_true",
                     help="give the scenario a demand: section (seasonality, trend, the CSV's controls)")
+    ap.add_argument("--latent", action="store_true", help="with --demand: add a latent random-walk demand")
     ap.add_argument("--report-only", action="store_true", help="rebuild summary.md from the JSON files in --out")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -503,7 +506,7 @@ def main(argv=None) -> int:
              f"`python experiments/misspecified.py --worlds {' '.join(args.worlds)} --draws {args.draws} "
              f"--tune {args.tune} --chains {args.chains}"
              + (f" --target-accept {args.target_accept}" if args.target_accept else "")
-             + (" --demand" if args.demand else "") + "`; "
+             + (" --demand" if args.demand else "") + (" --latent" if args.latent else "") + "`; "
              "deltas are total purchases over the 34 forecast weeks vs the world's baseline; errors in % of the "
              "world's baseline purchases; peer = experiments/results/peer_mmm (PyMC-Marketing).", ""]
     results = []
@@ -514,7 +517,7 @@ def main(argv=None) -> int:
                 res = json.loads(path.read_text())
             else:
                 res = run_world(name, seed, args.draws, args.tune, args.chains, args.out, args.target_accept,
-                                args.demand)
+                                "latent" if args.latent else args.demand)
                 path.write_text(json.dumps(res, indent=1))
             results.append(res)
             md = markdown(res, load_peer(name, seed))

@@ -95,7 +95,7 @@ def test_data_gives_the_controls(tmp_path):
     assert data.controls["promo"].sum() == 7
     assert data.head(10).controls["promo"].shape == (10,)
     fitted = sc.over(data.head(30))
-    assert fitted.structure.demand.horizon == 30 and fitted.structure.demand.table.shape == (30, 1)
+    assert fitted.structure.demand.horizon == 39 and fitted.structure.demand.table.shape == (30, 1)
 
 
 @pytest.mark.parametrize("demand, key, words", [
@@ -139,3 +139,24 @@ def test_likelihood_gradient_of_demand_terms_equals_finite_differences(tmp_path)
         fd = (logp(up) - logp(dn)) / (2 * h)
         assert g[key].item() == pytest.approx(fd, rel=1e-4, abs=1e-3), n
         assert abs(fd) > 1e-3, n  # the data inform every term
+
+
+def test_latent_demand_is_a_centred_piecewise_linear_random_walk(tmp_path):
+    sc = shop(tmp_path, demand={"latent": {"sd": 0.05, "every": 4}})
+    d = sc.structure.demand
+    assert d.latent_knots == 10 and d.names[-1] == "demand.latent.10"  # 38 weeks / 4, rounded up
+    X = d.design(np.arange(39))
+    np.testing.assert_allclose(X.mean(axis=0), 0.0, atol=1e-12)  # centred over the horizon
+    z = np.random.default_rng(0).standard_normal(10)
+    level = X @ z
+    # between knots the level moves by sd * sqrt(every) * z_k, linearly
+    np.testing.assert_allclose(level[4] - level[0], 0.05 * 2.0 * z[0], rtol=1e-12)
+    np.testing.assert_allclose(level[2] - level[0], 0.5 * (level[4] - level[0]), rtol=1e-12)
+    # after the horizon, without future steps, the level stays where the last knot left it
+    ahead = d.design(np.array([40, 60, 100])) @ z
+    np.testing.assert_allclose(ahead, ahead[0])
+    # with future steps it goes on moving
+    f = d.with_future(5)
+    assert f.size == 15 and f.names == d.names
+    zf = np.concatenate([z, np.ones(5)])
+    np.testing.assert_allclose(f.design([44])[0] @ zf - f.design([40])[0] @ zf, 0.05 * 2.0, rtol=1e-12)

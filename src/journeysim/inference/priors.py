@@ -246,6 +246,8 @@ def demand_priors(scenario) -> dict[str, str]:
     out = {}
     for j, (name, sd) in enumerate(zip(d.names, sds)):
         out[name] = f"normal({values[j]:.6g}, {sd:.6g})"
+    for k in range(1, d.latent_knots + 1):
+        out[f"demand.latent.{k}"] = "normal(0, 1)"  # a standard step of the random walk
     for c, sign in zip(d.controls, d.signs):
         sd = spec.controls[c].prior_sd
         j = d.names.index(f"demand.control.{c}")

@@ -5,14 +5,20 @@ those into a purchase stage) by
 
     m(t) = exp( sum_j (a_j sin(2 pi j y_t) + b_j cos(2 pi j y_t))   yearly seasonality, order J
                 + c * (t - t_mid) / 52.18                           trend, per year
-                + sum_x g_x z_x(t) )                                 controls, per standard deviation
+                + sum_x g_x z_x(t)                                   controls, per standard deviation
+                + l(t) )                                             latent demand (optional)
 
 where ``y_t`` is the calendar year-fraction of week ``t``'s middle (so a cycle fitted on 2023-2024
 continues into 2025 on the same dates), ``t_mid`` the middle of the scenario's horizon, and
 ``z_x`` a control column of the observed CSV standardised over the history (a price index, a
 competitor promotion flag, a holiday flag, a category demand index). The coefficients are
 parameters like any other (``demand.season.sin1``, ``demand.trend``, ``demand.control.price``):
-the scenario gives their values (zero by default) and calibration learns them.
+the scenario gives their values (zero by default) and calibration learns them. The optional latent
+demand ``l(t)`` is a random walk on the log scale for what nothing observed explains: a knot every
+``every`` weeks, linear between knots, standard-normal steps (``demand.latent.1`` ...) scaled to
+``sd`` a week, centred over the horizon. It keeps a fit from crediting channels with slow
+swings of demand, and beyond the history it goes on as a random walk, so forecasts carry that
+uncertainty (:meth:`Demand.with_future`).
 
 Every engine applies the multiplier through
 :func:`journeysim.model.dynamics.edge_multipliers`, so agents, twin and likelihood agree. Beyond
@@ -61,20 +67,35 @@ class Demand:
     mean: np.ndarray
     sd: np.ndarray
     level: np.ndarray
+    latent_sd: float = 0.0  # weekly sd of the latent log-level's random walk (0: no latent demand)
+    latent_every: int = 4  # weeks between its knots
+    future: int = 0  # knots after the horizon's (a forecast's random continuation; not parameters)
+
+    @property
+    def latent_knots(self) -> int:
+        """Random-walk steps over the horizon (parameters ``demand.latent.1`` ...)."""
+        return int(np.ceil(max(self.horizon - 1, 1) / self.latent_every)) if self.latent_sd > 0 else 0
 
     @property
     def names(self) -> tuple[str, ...]:
+        """The coefficients calibration learns (the latent steps after the horizon are not among them)."""
         out = []
         for j in range(1, self.order + 1):
             out += [f"demand.season.sin{j}", f"demand.season.cos{j}"]
         if self.trend:
             out.append("demand.trend")
         out += [f"demand.control.{c}" for c in self.controls]
+        out += [f"demand.latent.{k}" for k in range(1, self.latent_knots + 1)]
         return tuple(out)
 
     @property
     def size(self) -> int:
-        return 2 * self.order + int(self.trend) + len(self.controls)
+        """Coefficients in :attr:`Params.demand`: the named ones, then the future latent steps."""
+        return len(self.names) + self.future
+
+    def with_future(self, steps: int) -> Demand:
+        """A copy with ``steps`` more latent random-walk steps after the horizon (for forecasts)."""
+        return replace(self, future=int(steps)) if self.latent_sd > 0 else self
 
     @property
     def has_control_data(self) -> bool:
@@ -87,6 +108,8 @@ class Demand:
             parts.append(f"the yearly seasonality ({self.order} harmonic{'s' if self.order > 1 else ''}) continues")
         if self.trend:
             parts.append("the trend goes on")
+        if self.latent_sd > 0:
+            parts.append("the latent demand goes on as a random walk (its spread widens the intervals)")
         if self.controls:
             parts.append(f"{', '.join(self.controls)} held at {'their' if len(self.controls) > 1 else 'its'} "
                          f"mean of the last {RECENT_WEEKS} weeks")
@@ -108,13 +131,22 @@ class Demand:
             z = np.where(inside[:, None], self.table[np.clip(idx, 0, max(self.table.shape[0] - 1, 0))]
                          if self.table.shape[0] else 0.0, self.level[None, :])
             cols += list(z.T)
+        n = self.latent_knots + self.future
+        if n:
+            # step k moves the log-level linearly between knots k - 1 and k: a piecewise-linear random walk
+            # (standard normal steps scaled to its sd over a knot interval), centred over the horizon
+            e = float(self.latent_every)
+            scale = self.latent_sd * np.sqrt(e)
+            hist = np.arange(self.horizon, dtype=float)
+            for k in range(1, n + 1):
+                col = np.clip((w - (k - 1) * e) / e, 0.0, 1.0)
+                centre = np.clip((hist - (k - 1) * e) / e, 0.0, 1.0).mean()
+                cols.append(scale * (col - centre))
         return np.column_stack(cols) if cols else np.zeros((len(w), 0))
 
-    def with_controls(self, values: dict[str, np.ndarray], start: dt.date | None, where: str,
-                      horizon: int | None = None) -> Demand:
+    def with_controls(self, values: dict[str, np.ndarray], start: dt.date | None, where: str) -> Demand:
         """A copy whose control table is ``values`` (raw weekly values from ``start``), standardised
-        over those weeks, and whose trend is centred on ``horizon`` weeks (the history's); refuses a
-        missing, non-finite or constant control."""
+        over those weeks; refuses a missing, non-finite or constant control."""
         cols, mean, sd = [], [], []
         for c in self.controls:
             if c not in values:
@@ -135,8 +167,8 @@ class Demand:
             level = table[-RECENT_WEEKS:].mean(axis=0)
         else:
             table, level = np.zeros((0, 0)), np.zeros(0)
-        return replace(self, start=start or self.start, horizon=horizon or self.horizon, table=table,
-                       mean=np.array(mean), sd=np.array(sd), level=level)
+        return replace(self, start=start or self.start, table=table, mean=np.array(mean), sd=np.array(sd),
+                       level=level)
 
     def extended(self, raw: dict[str, np.ndarray], first_week: int) -> Demand:
         """A copy whose table also covers weeks ``first_week ...`` with the raw control values of a
@@ -188,7 +220,9 @@ def compile_demand(spec, journey, horizon: int, start: dt.date, base_dir: Path |
     d = Demand(edges=edges, start=start, horizon=horizon, order=order, trend=ds.trend is not None,
                controls=controls, signs=tuple(c.sign for c in ds.controls.values()),
                table=np.zeros((0, len(controls))), mean=np.zeros(len(controls)), sd=np.ones(len(controls)),
-               level=np.zeros(len(controls)))
+               level=np.zeros(len(controls)), latent_sd=ds.latent.sd if ds.latent else 0.0,
+               latent_every=ds.latent.every if ds.latent else 4)
+    values += [0.0] * d.latent_knots
     if controls and spec.data and base_dir is not None:
         path = base_dir / spec.data
         if path.exists():

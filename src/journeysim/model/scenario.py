@@ -140,14 +140,19 @@ class Scenario:
         if d is None:
             return self
         start = data.dates[0].date() if len(data.dates) else None
-        new = d.with_controls(dict(getattr(data, "controls", {}) or {}), start, data.source, horizon=data.weeks)
+        new = d.with_controls(dict(getattr(data, "controls", {}) or {}), start, data.source)
         return replace(self, structure=replace(self.structure, demand=new))
 
     def over(self, data, *, agents: int | None = None) -> Scenario:
         """The scenario over an observed history: its weeks, the spend actually run and the data's
-        demand controls (:meth:`with_data`)."""
+        demand controls (:meth:`with_data`). Its demand terms stay the scenario's own (the horizon
+        their trend and latent knots were laid on does not change with the history's length)."""
         weeks = data.weeks if data.weeks != self.weeks else None
-        return self.replace(weeks=weeks, plan=data.plan, agents=agents).with_data(data)
+        new = self.replace(weeks=weeks, plan=data.plan, agents=agents)
+        if self.structure.demand is not None:
+            new = replace(new, structure=replace(new.structure, demand=self.structure.demand),
+                          params=replace(new.params, demand=self.params.demand))
+        return new.with_data(data)
 
     def _where(self) -> str:
         return str(self.source) if self.source else "scenario"

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from journeysim.errors import did_you_mean
 
-__all__ = ['Strict', 'MarketSpec', 'JourneySpec', 'PersonaSpec', 'TargetingSpec', 'ChannelSpec', 'WordOfMouthSpec', 'PlanSpec', 'EventSpec', 'SeasonalitySpec', 'TrendSpec', 'ControlSpec', 'DemandSpec', 'LiftTestSpec', 'ObservationSpec', 'FitSpec', 'ScenarioSpec']
+__all__ = ['Strict', 'MarketSpec', 'JourneySpec', 'PersonaSpec', 'TargetingSpec', 'ChannelSpec', 'WordOfMouthSpec', 'PlanSpec', 'EventSpec', 'SeasonalitySpec', 'TrendSpec', 'ControlSpec', 'LatentSpec', 'DemandSpec', 'LiftTestSpec', 'ObservationSpec', 'FitSpec', 'ScenarioSpec']
 
 
 Positive = Field(gt=0)
@@ -249,6 +249,13 @@ class ControlSpec(Strict):
     value: float = Field(0.0, description="the scenario's log effect per standard deviation of the control")
 
 
+class LatentSpec(Strict):
+    """A slowly varying latent demand: a random walk of the log-level."""
+
+    sd: float = Field(0.03, gt=0, le=1, description="standard deviation of the weekly change of the log-level")
+    every: int = Field(4, ge=1, le=52, description="weeks between the random walk's knots")
+
+
 class DemandSpec(Strict):
     """Demand that moves: multipliers of chosen base hazards (:mod:`journeysim.model.demand`)."""
 
@@ -256,6 +263,7 @@ class DemandSpec(Strict):
     seasonality: SeasonalitySpec | None = None
     trend: TrendSpec | None = None
     controls: dict[str, ControlSpec] = Field(default_factory=dict, description="CSV column -> control")
+    latent: LatentSpec | None = Field(None, description="a latent random-walk demand for what nothing observed explains")
 
 
 class LiftTestSpec(Strict):

@@ -56,10 +56,34 @@ def prepare(scenario, fit, data, *, max_draws: int = 500, allow_unconverged: boo
     n_all = post.sizes["chain"] * post.sizes["draw"]
     n = np.asarray(params.wom_rate).shape[0]
     draws = thin(n_all, n)
+    scenario, params = _continue_latent_demand(scenario, params, data.weeks)
     hist = scenario.over(data)
     twin = Twin(hist, params=params, plan=data.plan)
     _, state = twin.run_arrays()
     return History(scenario, params, state, draws, data.weeks, data)
+
+
+#: Weeks after the history that a latent demand's random walk is drawn for (forecasts, optimisation).
+LATENT_WEEKS_AHEAD = 260
+
+
+def _continue_latent_demand(scenario, params, weeks: int):
+    """A latent demand goes on as a random walk after the horizon: its future standard-normal steps,
+    one path per posterior draw, drawn once here (from the scenario's seed) so that every plan run
+    from this history meets the same demand."""
+    d = scenario.structure.demand
+    if d is None or d.latent_sd <= 0:
+        return scenario, params
+    from dataclasses import replace
+
+    steps = int(np.ceil((weeks + LATENT_WEEKS_AHEAD - d.horizon) / d.latent_every)) + 1
+    rng = np.random.default_rng([scenario.seed, 0x1A7E])
+    dem = np.asarray(params.demand, float)
+    z = rng.standard_normal(dem.shape[:-1] + (steps,))
+    sc = replace(scenario, structure=replace(scenario.structure, demand=d.with_future(steps)))
+    sc = replace(sc, params=replace(sc.params, demand=np.concatenate([np.asarray(sc.params.demand, float),
+                                                                       np.zeros(steps)])))
+    return sc, replace(params, demand=np.concatenate([dem, z], axis=-1))
 
 
 def planning_inputs(args: tuple, what: str, n_rest: int, *, allow_unconverged: bool = False):
