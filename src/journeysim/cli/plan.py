@@ -49,6 +49,12 @@ def _compare_table(cmp, metric):
     return format_table(rows, heads, title=f"vs {cmp.attrs['baseline']}: posterior mean [90% interval]")
 
 
+def _control_notes(fc) -> list[str]:
+    """Which plans set demand controls themselves (the others hold them at their recent level)."""
+    set_by = fc.attrs.get("controls_from_plans")
+    return [f"demand controls set by plans ({set_by}); the other plans hold them at their recent level"] if set_by else []
+
+
 def _identification_warnings(sc, fit, data) -> list[str]:
     """Notes under a forecast: channels whose effect the data barely pin down (none for a fit without
     a prior space), and what the forecast assumes of demand beyond the history."""
@@ -126,7 +132,8 @@ def cmd_forecast(args) -> int:
                   engine=args.engine, agents=args.agents, agent_draws=args.agent_draws,
                   executor=executor_from_args(args), allow_unconverged=args.allow_unconverged)
     cmp = compare(fc) if fc.sizes["plan"] > 1 else None
-    _write_forecast(fc, cmp, Path(args.out), args.quiet, args.metric, _identification_warnings(sc, fit, data))
+    _write_forecast(fc, cmp, Path(args.out), args.quiet, args.metric,
+                    _identification_warnings(sc, fit, data) + _control_notes(fc))
     return 0
 
 
@@ -248,7 +255,8 @@ def cmd_plan(args) -> int:
         print(f"2/2 forecasting {len(plans) + 1} plans over {args.horizon} weeks ...", flush=True)
     fc = forecast(sc, fit, data, plans, horizon=args.horizon, tail=args.tail, max_draws=args.draws,
                   allow_unconverged=args.allow_unconverged)
-    _write_forecast(fc, compare(fc), out, args.quiet, args.metric, _identification_warnings(sc, fit, data))
+    _write_forecast(fc, compare(fc), out, args.quiet, args.metric,
+                    _identification_warnings(sc, fit, data) + _control_notes(fc))
     return 0
 
 

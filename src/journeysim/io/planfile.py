@@ -16,7 +16,9 @@ Relative to the baseline (by default the average weekly spend of the last 13 obs
       - set: {display: 0}                          # weekly spend set outright
         weeks: [1, 6]                              # optionally only in some horizon weeks
 
-Changes apply in order. Every problem (unknown channel, negative spend, a horizon the plan does
+Changes apply in order. A plan may also set the scenario's demand controls over the horizon
+(``controls: {promo: [0, 1, 0, ...], price_index: 0.97}``, or ``control_<name>`` CSV columns);
+controls a plan does not set are held at their recent level. Every problem (unknown channel, negative spend, a horizon the plan does
 not cover) is an :class:`~journeysim.InputError` naming the file and the key.
 """
 
@@ -79,6 +81,8 @@ class PlanFileSpec(Strict):
     spend: dict[str, float | list[float]] | None = None
     csv: str | None = None
     changes: list[ChangeSpec] = Field(default_factory=list)
+    controls: dict[str, float | list[float]] = Field(
+        default_factory=dict, description="demand controls over the horizon (a number, or one per week)")
 
     @model_validator(mode="after")
     def _non_negative(self):
@@ -150,16 +154,20 @@ def _channel(c: str, channels, key: str, paid: np.ndarray | None = None) -> int:
 def _fit_horizon(plan: Plan, channels, horizon: int, where: str) -> Plan:
     if plan.weeks < horizon:
         raise InputError(f"the plan covers {plan.weeks} weeks; the forecast horizon is {horizon} weeks", where)
-    return Plan(plan.aligned(channels, horizon, where=where), tuple(channels), plan.name)
+    return Plan(plan.aligned(channels, horizon, where=where), tuple(channels), plan.name, plan.controls)
 
 
 def _from_spec(spec: PlanFileSpec, channels, baseline: Plan, horizon: int, base_dir: Path | None, where: str,
                name: str | None) -> Plan:
     absolute = spec.weekly is not None or spec.spend is not None or spec.csv is not None
     spend = np.zeros((horizon, len(channels))) if absolute else baseline.aligned(channels, horizon).copy()
+    controls = {}
     if spec.csv is not None:
         p = (base_dir or Path.cwd()) / spec.csv
-        spend += _fit_horizon(read_plan_csv(p), channels, horizon, f"{where}: csv ({spec.csv})").spend
+        from_csv = _fit_horizon(read_plan_csv(p), channels, horizon, f"{where}: csv ({spec.csv})")
+        spend += from_csv.spend
+        controls.update(from_csv.controls or {})
+    controls.update(spec.controls)
     for c, v in (spec.weekly or {}).items():
         spend[:, _channel(c, channels, f"{where}: weekly.{c}")] = v
     for c, v in (spec.spend or {}).items():
@@ -188,7 +196,7 @@ def _from_spec(spec: PlanFileSpec, channels, baseline: Plan, horizon: int, base_
             moved = spend[rows, a] * ch.move.share
             spend[rows, a] -= moved
             spend[rows, b] += moved
-    return Plan(spend, tuple(channels), name or spec.name or "plan")
+    return Plan(spend, tuple(channels), name or spec.name or "plan", controls or None)
 
 
 def _weeks(weeks, horizon: int, key: str):

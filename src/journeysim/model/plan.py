@@ -30,6 +30,7 @@ class Plan:
     spend: np.ndarray
     channels: tuple[str, ...]
     name: str = "plan"
+    controls: Mapping[str, np.ndarray] | None = None  # demand controls over the plan's weeks (raw values)
 
     def __post_init__(self):
         s = np.asarray(self.spend, dtype=float)
@@ -81,7 +82,7 @@ class Plan:
         return out
 
     def with_name(self, name: str) -> Plan:
-        return Plan(self.spend, self.channels, name)
+        return Plan(self.spend, self.channels, name, self.controls)
 
 
 def read_plan_csv(path: str | Path, start: dt.date | None = None, name: str | None = None) -> Plan:
@@ -119,6 +120,14 @@ def read_plan_csv(path: str | Path, start: dt.date | None = None, name: str | No
         if wk.isna().any() or not np.array_equal(wk.to_numpy(), expected):
             i = int(np.argmax(wk.isna().to_numpy() | (wk.to_numpy() != expected)))
             raise InputError(f"row {i + 2}, column week: expected week {i + 1}, found '{df['week'].iloc[i]}'", where)
+    controls = {}
+    for col in [c for c in df.columns if c.startswith("control_")]:
+        vals = pd.to_numeric(df[col], errors="coerce")
+        bad = ~np.isfinite(vals.to_numpy(dtype=float))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise InputError(f"row {i + 2}, column {col}: '{df[col].iloc[i]}' is not a number", where)
+        controls[col[len("control_"):]] = vals.to_numpy(dtype=float)
     spend = np.empty((len(df), len(spend_cols)))
     for j, col in enumerate(spend_cols):
         vals = pd.to_numeric(df[col], errors="coerce")
@@ -127,7 +136,7 @@ def read_plan_csv(path: str | Path, start: dt.date | None = None, name: str | No
             i = int(np.argmax(bad.to_numpy()))
             raise InputError(f"row {i + 2}, column {col}: '{df[col].iloc[i]}' is not a non-negative number", where)
         spend[:, j] = vals.to_numpy()
-    return Plan(spend, tuple(c[len("spend_"):] for c in spend_cols), name or path.stem)
+    return Plan(spend, tuple(c[len("spend_"):] for c in spend_cols), name or path.stem, controls or None)
 
 
 
@@ -139,4 +148,25 @@ def check_plan(plan: Plan, structure: Structure, weeks: int, where: str) -> Plan
         raise InputError(f"'{structure.channels[j]}' is an owned channel (volume); it takes no spend", where)
     if spend.shape[0] < weeks:
         raise InputError(f"the plan covers {spend.shape[0]} weeks; the horizon is {weeks} weeks", where)
-    return Plan(spend, structure.channels, plan.name)
+    return Plan(spend, structure.channels, plan.name, _check_controls(plan.controls, structure, weeks, where))
+
+
+def _check_controls(controls, structure: Structure, weeks: int, where: str):
+    """A plan's demand controls: names of the scenario's ``demand.controls``, a value every week."""
+    if not controls:
+        return None
+    known = structure.demand.controls if structure.demand is not None else ()
+    out = {}
+    for c, v in controls.items():
+        if c not in known:
+            raise InputError(f"unknown demand control '{c}'" + did_you_mean(c, known) + "; the scenario's controls are "
+                             + (", ".join(known) if known else "none (it has no demand.controls)"), where)
+        x = np.asarray(v, float).reshape(-1)
+        if x.size == 1:
+            x = np.full(weeks, float(x[0]))
+        if x.size < weeks:
+            raise InputError(f"control '{c}' has {x.size} weekly values; the horizon is {weeks} weeks", where)
+        if not np.all(np.isfinite(x)):
+            raise InputError(f"control '{c}' has a missing or infinite value", where)
+        out[c] = x
+    return out

@@ -28,10 +28,9 @@ import xarray as xr
 
 from journeysim.engine.state import agent_initial_state
 from journeysim.errors import InputError
-from journeysim.model.plan import Plan
+from journeysim.model.plan import Plan, check_plan
 from journeysim.planning.history import (
     History,
-    _check_plan,
     planning_inputs,
     run_plans,
     totals,
@@ -101,18 +100,26 @@ def forecast(history, *args, horizon: int = 26, tail: int = 8, max_draws: int = 
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise InputError(f"two plans are named '{sorted(dup)[0]}'; plan names must differ", "plans")
-    spend = np.stack([_check_plan(p, scenario, horizon) for p in resolved])  # (n_plans, H, C)
+    checked = [check_plan(p, scenario.structure, horizon, f"plan '{p.name}'") for p in resolved]
+    spend = np.stack([c.spend[:horizon] for c in checked])  # (n_plans, H, C)
+    controls = [c.controls for c in checked]
     history = history_of(max_draws)
     if engine == "agents":
         history = history.subset(agent_draws)
+        if any(controls):
+            raise InputError("plans that set demand controls are forecast with the twin (engine: twin)", "engine")
         return _forecast_agents(history, resolved, spend, tail=tail, agents=agents, seed=seed, executor=executor)
-    return _forecast_twin(history, resolved, spend, tail=tail, marginal=marginal, marginal_draws=marginal_draws)
+    return _forecast_twin(history, resolved, spend, tail=tail, marginal=marginal, marginal_draws=marginal_draws,
+                          controls=controls)
 
 
 def _forecast_twin(history: History, plans: list[Plan], spend: np.ndarray, *, tail: int, marginal: bool,
-                   marginal_draws: int) -> xr.Dataset:
-    zero = np.zeros_like(spend[:1])
-    rec, _ = run_plans(history, np.concatenate([spend, zero]), tail=tail)
+                   marginal_draws: int, controls=None) -> xr.Dataset:
+    if controls is not None and any(controls):  # each plan's no-media counterfactual meets its own controls
+        rec, _ = run_plans(history, np.concatenate([spend, np.zeros_like(spend)]), tail=tail,
+                           controls=list(controls) * 2)
+    else:
+        rec, _ = run_plans(history, np.concatenate([spend, np.zeros_like(spend[:1])]), tail=tail)
     tot = totals(rec)
     series = {
         "purchases": rec.purchases_new.sum(-1) + rec.purchases_repeat.sum(-1),
@@ -124,7 +131,7 @@ def _forecast_twin(history: History, plans: list[Plan], spend: np.ndarray, *, ta
     mroas = None
     if marginal:
         mroas = _marginal_roas(history, history.subset(marginal_draws), spend, tail=tail)
-    return _label(history, plans, spend, tot, series, mroas, tail=tail, engine="twin")
+    return _label(history, plans, spend, tot, series, mroas, tail=tail, engine="twin", controls=controls)
 
 
 def _marginal_roas(history: History, subset: History, spend: np.ndarray, *, tail: int) -> np.ndarray:
@@ -152,7 +159,8 @@ def _marginal_roas(history: History, subset: History, spend: np.ndarray, *, tail
     return out
 
 
-def _label(history: History, plans, spend, tot, series, mroas, *, tail: int, engine: str) -> xr.Dataset:
+def _label(history: History, plans, spend, tot, series, mroas, *, tail: int, engine: str,
+           controls=None) -> xr.Dataset:
     import pandas as pd
 
     sc = history.scenario
@@ -168,14 +176,17 @@ def _label(history: History, plans, spend, tot, series, mroas, *, tail: int, eng
                             "channel": list(st.channels)})
     for k, v in tot.items():
         ds[k] = (pd_, v[:n_plans])
-    nomedia = {k: v[n_plans] for k, v in tot.items()}
+    nomedia = {k: v[n_plans:] for k, v in tot.items()}  # (1 or n_plans, draw): the no-media counterfactual(s)
     spent = spend.sum(axis=(1, 2))
     ds["spend"] = (("plan",), spent)
     ds["spend_by_channel"] = (("plan", "channel"), spend.sum(axis=1))
     ds["weekly_spend"] = (("plan", "time", "channel"),
                           np.concatenate([spend, np.zeros((n_plans, tail, spend.shape[2]))], axis=1))
-    ds["media_revenue"] = (pd_, tot["revenue"][:n_plans] - nomedia["revenue"][None])
-    ds["media_new_customers"] = (pd_, tot["new_customers"][:n_plans] - nomedia["new_customers"][None])
+    ds["media_revenue"] = (pd_, tot["revenue"][:n_plans] - nomedia["revenue"])
+    ds["media_new_customers"] = (pd_, tot["new_customers"][:n_plans] - nomedia["new_customers"])
+    set_controls = {p.name: sorted(c) for p, c in zip(plans, controls or [None] * n_plans) if c}
+    if set_controls:
+        ds.attrs["controls_from_plans"] = "; ".join(f"{k}: {', '.join(v)}" for k, v in set_controls.items())
     with np.errstate(divide="ignore", invalid="ignore"):
         ds["roas"] = ds.media_revenue / xr.where(ds.spend > 0, ds.spend, np.nan)
         ds["cpa"] = ds.spend / xr.where(ds.media_new_customers > 0, ds.media_new_customers, np.nan)

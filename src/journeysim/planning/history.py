@@ -8,9 +8,8 @@ from typing import Any
 import numpy as np
 
 from journeysim._util.stats import thin
-from journeysim.model.plan import Plan
 
-__all__ = ['History', 'prepare', 'planning_inputs']
+__all__ = ['History', 'prepare', 'planning_inputs', 'run_plans', 'plan_edge_multipliers', 'totals']
 
 
 @dataclass
@@ -118,15 +117,9 @@ def planning_inputs(args: tuple, what: str, n_rest: int, *, allow_unconverged: b
     return scenario, data, history_of, rest
 
 
-def _check_plan(plan: Plan, scenario, horizon: int) -> np.ndarray:
-    """Spend ``(horizon, C)`` in the scenario's channel order; unknown or owned channels refused."""
-    from journeysim.model.plan import check_plan as check
-
-    return check(plan, scenario.structure, horizon, f"plan '{plan.name}'").spend[:horizon]
-
-
-def run_plans(history: History, spend: np.ndarray, *, tail: int = 0) -> tuple[Any, Any]:
-    """Twin runs of spend ``(n_plans, weeks, C)`` for every draw, plus ``tail`` weeks with no spend.
+def run_plans(history: History, spend: np.ndarray, *, tail: int = 0, controls=None) -> tuple[Any, Any]:
+    """Twin runs of spend ``(n_plans, weeks, C)`` for every draw, plus ``tail`` weeks with no spend;
+    ``controls`` (one per plan) are demand controls the plans set (:func:`plan_edge_multipliers`).
 
     Returns the :class:`~journeysim.model.output.WeeklyRecord` with batch ``(n_plans, draw)``.
     """
@@ -135,9 +128,28 @@ def run_plans(history: History, spend: np.ndarray, *, tail: int = 0) -> tuple[An
     spend = np.asarray(spend, float)
     if tail:
         spend = np.concatenate([spend, np.zeros(spend.shape[:-2] + (tail, spend.shape[-1]))], axis=-2)
+    em = None
+    if controls is not None and any(controls):
+        em = plan_edge_multipliers(history, controls, spend.shape[-2])
     twin = Twin(history.scenario, params=history.params, plan=spend[:, None], initial_state=history.state,
-                start_week=history.weeks)
+                start_week=history.weeks, edge_mult=em)
     return twin.run_arrays()
+
+
+def plan_edge_multipliers(history: History, controls, weeks: int) -> np.ndarray:
+    """Base multipliers ``(n_plans, draw, weeks, P, E)`` of plans that set demand controls (one
+    dict of raw weekly values, or ``None``, per plan; controls not set keep their recent level)."""
+    from dataclasses import replace
+
+    from journeysim.model.dynamics import edge_multipliers
+
+    st = history.scenario.structure
+    out = []
+    for c in controls:
+        st_p = replace(st, demand=st.demand.extended(c or {}, history.weeks))
+        em = edge_multipliers(np, st_p, history.params.demand, np.arange(weeks) + history.weeks)
+        out.append(np.broadcast_to(em, (history.n_draws,) + em.shape[-3:]))
+    return np.stack(out)
 
 
 def totals(rec) -> dict[str, np.ndarray]:

@@ -60,7 +60,8 @@ class Twin:
     """
 
     def __init__(self, scenario, *, params: Params | None = None, plan=None, initial_state: TwinState | None = None,
-                 start_week: int = 0, compiled: bool | None = None):
+                 start_week: int = 0, compiled: bool | None = None, edge_mult=None):
+        self.edge_mult = edge_mult  # (..., weeks, P, E) base multipliers, instead of the scenario's (plan controls)
         self.scenario = scenario
         self.params = params if params is not None else scenario.params
         self.plan = plan
@@ -99,7 +100,10 @@ class Twin:
         X = np.asarray(state.X, float)
         X0 = np.broadcast_to(X, bshape + X.shape[-2:]).reshape((B,) + X.shape[-2:])
         touches = np.broadcast_to(st.touches(spend), bshape + (weeks, C)).reshape(B, weeks, C)
-        em = edge_multipliers(np, st, fparams.demand, np.arange(weeks) + self.start_week)  # ([B,] W, P, E)
+        if self.edge_mult is not None:
+            em = np.broadcast_to(self.edge_mult, bshape + self.edge_mult.shape[-3:]).reshape((B,) + self.edge_mult.shape[-3:])
+        else:
+            em = edge_multipliers(np, st, fparams.demand, np.arange(weeks) + self.start_week)  # ([B,] W, P, E)
         cm = np.stack([st.event_multipliers(w + self.start_week)[1] for w in range(weeks)])
         X_end, out = run_weekly(st, X0, touches, em, cm, fparams, st.dt, 7 // st.dt)
         sums = {"flow": out["flow"].reshape(bshape + (weeks, P, E)),
@@ -122,7 +126,8 @@ class Twin:
         for w in range(weeks):
             touches_c = st.touches(spend[..., w, :])
             cm = st.event_multipliers(w + self.start_week)[1]
-            em = edge_multipliers(np, st, params.demand, [w + self.start_week])[..., 0, :, :]
+            em = (self.edge_mult[..., w, :, :] if self.edge_mult is not None
+                  else edge_multipliers(np, st, params.demand, [w + self.start_week])[..., 0, :, :])
             mu_sum = 0.0
             for _ in range(steps_per_week):
                 state, out = twin_step(np, state, touches_c, params, st, em, cm, dt, mats)
