@@ -38,10 +38,10 @@ from journeysim.twin._kernel.layout import kernel_structure, struct_args
 from journeysim.twin.state import TwinMatrices, TwinState, initial_X
 from journeysim.twin.step import twin_step
 
-PARAMS = ("X0", "base", "beta", "carryover", "fhalf", "wom_rate")
+PARAMS = ("X0", "base", "beta", "carryover", "fhalf", "cap", "wom_rate")
 
 
-def _case(name: str, steps: int, seed: int = 0, populate: bool = False):
+def _case(name: str, steps: int, seed: int = 0, populate: bool = False, capped: bool = False):
     """Scenario, per-step inputs over ``steps`` steps (event multipliers redrawn each week), initial
     state with memory, and the scenario's parameters (``populate``: people in every state row)."""
     sc = load_scenario(SCENARIOS / f"{name}.yaml")
@@ -61,12 +61,18 @@ def _case(name: str, steps: int, seed: int = 0, populate: bool = False):
     a = rng.uniform(0.05, 0.15, (X0.shape[0], K))
     X0[:, 1:1 + K] = X0[:, :1] * a
     X0[:, 1 + K:] = X0[:, :1] * a * a * rng.uniform(1.2, 2.0, a.shape)  # spread: Q > A^2 / N
+    if capped:  # every paid channel demand-capped near its weekly frequency (x = 7 p0 / cap from 0.5 to 2)
+        targeted = X0[:, 0] @ kernel_structure(st).targ  # (K,)
+        freq = 7.0 * touches[0] / np.maximum(targeted[:-1], 1e-12)
+        cap = params.cap.copy()
+        cap[:-1] = np.where(touches[0] > 0, freq / rng.uniform(0.5, 2.0, freq.shape), np.inf)
+        params = params.replace(cap=cap)
     return sc, touches[:steps], em, cm, X0, params
 
 
 def _forward(sc, touches, em, cm, X0, p):
     ks = kernel_structure(sc.structure)
-    return twin_scan_forward(touches, em, cm, X0, p.base, p.beta, p.carryover, p.fhalf, float(p.wom_rate),
+    return twin_scan_forward(touches, em, cm, X0, p.base, p.beta, p.carryover, p.fhalf, p.cap, float(p.wom_rate),
                              float(sc.structure.dt), *struct_args(ks))
 
 
@@ -95,8 +101,8 @@ def _scan_outputs(sc, touches, em, cm, ins):
     st = sc.structure
     mats = TwinMatrices.build(st)
 
-    def step(tc, e_m, c_m, X, b, be, c, f, w):
-        s, out = twin_step(pt, TwinState(X), tc, Params(b, be, c, f, w, None), st, e_m, c_m, st.dt, mats)
+    def step(tc, e_m, c_m, X, b, be, c, f, cp, w):
+        s, out = twin_step(pt, TwinState(X), tc, Params(b, be, c, f, w, None, cap=cp), st, e_m, c_m, st.dt, mats)
         return s.X, out["flow"], out["new"], out["repeat"], out["referrals"]
 
     return pytensor.scan(step, sequences=[pt.as_tensor(touches), pt.as_tensor(em), pt.as_tensor(cm)],
@@ -108,7 +114,7 @@ def _fused_outputs(sc, touches, em, cm, ins):
 
 
 def _values(X0, p):
-    return [X0, p.base, p.beta, p.carryover, p.fhalf, np.asarray(p.wom_rate, float)]
+    return [X0, p.base, p.beta, p.carryover, p.fhalf, p.cap, np.asarray(p.wom_rate, float)]
 
 
 @pytest.mark.parametrize("name", ["retail", "subscription", "funnel3"])
@@ -163,6 +169,30 @@ def test_gradient_of_the_base_multipliers_equals_scan():
         np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-10 * np.abs(ref).max(), err_msg=em_kind)
 
 
+@pytest.mark.parametrize("name", ["retail", "funnel3"])
+def test_gradients_with_demand_caps_equal_pytensor_through_scan(name):
+    """Demand-capped channels (the cap binding: 7 p0 / cap from 0.5 to 2): outputs and gradients,
+    the caps' included, equal PyTensor's through scan of twin_step."""
+    sc, touches, em, cm, X0, p = _case(name, steps=14, seed=8, capped=True)
+    assert np.isfinite(p.cap).any()
+    vals = _values(X0, p)
+    ins = [pt.as_tensor(v).type(name) for v, name in zip(vals, PARAMS)]
+    outs_fwd = _forward(sc, touches, em, cm, X0, p)
+    rng = np.random.default_rng(9)
+    weights = [rng.normal(size=o.shape) / max(np.abs(o).max(), 1e-300) for o in outs_fwd]
+    res = []
+    for outputs in (_scan_outputs, _fused_outputs):
+        outs = outputs(sc, touches, em, cm, ins)
+        loss = sum((o * w).sum() for o, w in zip(outs, weights))
+        res.append(pytensor.function(ins, [loss, *pytensor.grad(loss, ins)])(*vals))
+    for name_, a, b in zip(("loss",) + PARAMS, *res):
+        a, b = np.asarray(a), np.asarray(b)
+        assert np.all(np.isfinite(b)), name_
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-10 * max(np.abs(a).max(), 1e-300), err_msg=name_)
+    g_cap = np.asarray(res[1][1 + PARAMS.index("cap")])
+    assert np.all(g_cap[np.isfinite(p.cap)] != 0.0) and np.all(g_cap[np.isinf(p.cap)] == 0.0)
+
+
 def test_disconnected_outputs_get_zero_cotangents():
     """A loss of some outputs only (the others' cotangents are disconnected) gives the kernel's
     gradient with explicit zero cotangents for the others."""
@@ -176,7 +206,7 @@ def test_disconnected_outputs_get_zero_cotangents():
     cot = [np.zeros_like(fwd[0]), np.ones_like(fwd[1]), np.zeros_like(fwd[2]), np.full_like(fwd[3], 1e-3),
            np.zeros_like(fwd[4])]
     ks = kernel_structure(sc.structure)
-    want = twin_scan_backward(touches, em, cm, X0, p.base, p.beta, p.carryover, p.fhalf, float(p.wom_rate),
+    want = twin_scan_backward(touches, em, cm, X0, p.base, p.beta, p.carryover, p.fhalf, p.cap, float(p.wom_rate),
                               float(sc.structure.dt), *struct_args(ks), fwd[0], *cot)
     for name, a, b in zip(PARAMS, want, got):
         np.testing.assert_allclose(b, a, rtol=1e-12, err_msg=name)
@@ -184,9 +214,11 @@ def test_disconnected_outputs_get_zero_cotangents():
 
 def test_gradient_by_finite_differences():
     """verify_grad on a small case: retail over 9 steps (multipliers change every week, people in
-    every state row, every fhalf finite so that it can be perturbed), inputs scaled to order one."""
-    sc, touches, em, cm, X0, p = _case("retail", steps=9, seed=4, populate=True)
-    p = p.replace(fhalf=np.where(np.isinf(p.fhalf), 8.0, p.fhalf), wom_rate=np.asarray(0.05))
+    every state row, every fhalf and cap finite so that it can be perturbed: the paid channels'
+    caps binding, word of mouth's far away), inputs scaled to order one."""
+    sc, touches, em, cm, X0, p = _case("retail", steps=9, seed=4, populate=True, capped=True)
+    p = p.replace(fhalf=np.where(np.isinf(p.fhalf), 8.0, p.fhalf), wom_rate=np.asarray(0.05),
+                  cap=np.where(np.isinf(p.cap), 1e6, p.cap))
     fwd = _forward(sc, touches, em, cm, X0, p)
     rng = np.random.default_rng(5)
     weights = [rng.normal(size=o.shape) / max(np.abs(o).max(), 1e-300) for o in fwd]

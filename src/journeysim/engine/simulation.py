@@ -275,8 +275,12 @@ class Simulation:
             touches[:-1] = st.touches(spend)
             touches[-1] = wom_touches(np, self.stage_counts(), st, float(self.params.wom_rate))
             touches *= self.touch_multiplier
-            lam, q = delivery(np, touches, self.stage_counts(), st, np.asarray(self.params.fhalf, float))
+            cap = self.params.cap
+            lam, q, sent = delivery(np, touches, self.stage_counts(), st, np.asarray(self.params.fhalf, float),
+                                    None if cap is None else np.asarray(cap, float))
             self._q = q
+            if cap is not None:  # a demand cap delivers fewer touches than were bought
+                touches = np.where(np.isfinite(cap), sent, touches)
             self._touches_today = touches * dt
             self._rec.spend[week] += spend / 7.0 * dt
             yield self.env.timeout(dt)

@@ -34,6 +34,14 @@ def _weekly_arrays(xp, X_steps, flows, new, repeat, referrals, st: Structure, W:
             "purchases_new": new_w, "referrals": ref_w, "revenue": purchases * st.value}
 
 
+def _observed_impressions(data: ObservedData, st: Structure) -> np.ndarray:
+    """``(K,)`` sources whose history touches are observed impressions (any week), word of mouth never."""
+    seen = np.zeros(st.n_sources, bool)
+    if data.impressions is not None:
+        seen[:-1] = np.isfinite(data.impressions).any(axis=0)
+    return seen
+
+
 def _add_lift_test(pm, pt, i, test, run, arrays, touches, em, cm, X0, Xs, st: Structure, steps: int, mats):
     """``lift_<i> ~ Normal(model lift, se)``: the twin rerun from the test's first week with the
     channel's touches scaled in the test weeks (:mod:`journeysim.model.lifttests`)."""
@@ -89,8 +97,14 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
         em_data = em
         if st.demand is not None and st.demand.size:  # learned demand: the base multipliers depend on it
             em = pt.repeat(edge_multipliers(pt, st, pt.as_tensor(params.demand), np.arange(W)), steps, axis=0)
-        fields = [pt.as_tensor(np.asarray(v, float)) if isinstance(v, np.ndarray | float | int | np.floating) else v
-                  for v in params.as_dict().values()]
+        if params.cap is None:
+            params = params.replace(cap=np.full(st.n_sources, np.inf))
+        seen = _observed_impressions(data, st)
+        if seen.any():  # observed impressions were delivered already: no demand cap on top of them
+            params = params.replace(cap=pt.where(seen, np.inf, pt.as_tensor(params.cap)))
+        named = {k: pt.as_tensor(np.asarray(v, float)) if isinstance(v, np.ndarray | float | int | np.floating) else v
+                 for k, v in params.as_dict().items()}
+        fields = list(named.values())
 
         def step(tc, e_m, c_m, X, *pvals):
             P_ = Params(*pvals)
@@ -103,7 +117,8 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
             """The twin over steps: states, flows, new and repeat purchases, referrals."""
             if use_fused(fused):
                 return twin_scan(pt.as_tensor(touches_), pt.as_tensor(em_), pt.as_tensor(cm_), X0_,
-                                 *fields[:5], structure=st, mats=mats, dt=dt)  # base..wom_rate
+                                 *(named[k] for k in ("base", "beta", "carryover", "fhalf", "cap", "wom_rate")),
+                                 structure=st, mats=mats, dt=dt)
             outs, _ = pytensor.scan(step, sequences=[pt.as_tensor(touches_), pt.as_tensor(em_), pt.as_tensor(cm_)],
                                     outputs_info=[X0_, None, None, None, None], non_sequences=fields)
             return tuple(outs)

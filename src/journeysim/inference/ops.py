@@ -64,8 +64,8 @@ __all__ = ['TwinScan', 'TwinScanGrad', 'twin_scan']
 # ---------------------------------------------------------------------------------------------
 # PyTensor Ops
 
-_NDIM = (2, 3, 3, 2, 2, 2, 1, 1, 0)  # touches, em, cm, X0, base, beta, carryover, fhalf, wom_rate
-_NAMES = ("touches", "em", "cm", "X0", "base", "beta", "carryover", "fhalf", "wom_rate")
+_NDIM = (2, 3, 3, 2, 2, 2, 1, 1, 1, 0)  # touches, em, cm, X0, base, beta, carryover, fhalf, cap, wom_rate
+_NAMES = ("touches", "em", "cm", "X0", "base", "beta", "carryover", "fhalf", "cap", "wom_rate")
 
 
 def use_fused(fused: bool | None = None) -> bool:
@@ -97,7 +97,7 @@ def _check_inputs(op, args):
 class TwinScan(Op):
     """``twin_step`` over a history (:func:`twin_scan_forward`) as one Op.
 
-    Inputs ``touches, em, cm, X0, base, beta, carryover, fhalf, wom_rate``; outputs ``Xs, flows,
+    Inputs ``touches, em, cm, X0, base, beta, carryover, fhalf, cap, wom_rate``; outputs ``Xs, flows,
     new, repeat, referrals``. Properties: ``key`` (the structure, :meth:`KernelStructure.key`) and
     ``dt``. Gradients with respect to ``em``, ``X0`` and the parameters come from
     :class:`TwinScanGrad`; ``touches, cm`` (data) have none (``grad_not_implemented``: an error if
@@ -127,9 +127,9 @@ class TwinScan(Op):
         return Apply(self, inputs, [pt.tensor(dtype="float64", shape=s) for s in shapes])
 
     def perform(self, node, inputs, output_storage):
-        touches, em, cm, X0, base, beta, carry, fhalf, wom = inputs
+        touches, em, cm, X0, base, beta, carry, fhalf, cap, wom = inputs
         res = twin_scan_forward(_f64(touches), _f64(em), _f64(cm), _f64(X0), _f64(base), _f64(beta),
-                                _f64(carry), _f64(fhalf), float(wom), self.dt, *struct_args(self.ks))
+                                _f64(carry), _f64(fhalf), _f64(cap), float(wom), self.dt, *struct_args(self.ks))
         for store, v in zip(output_storage, res):
             store[0] = v
 
@@ -139,17 +139,17 @@ class TwinScan(Op):
     def L_op(self, inputs, outputs, output_grads):
         gouts = [o.zeros_like() if isinstance(g.type, DisconnectedType) else g for o, g in zip(outputs, output_grads)]
         grads = TwinScanGrad(self.key, self.dt)(*inputs, outputs[0], *gouts)
-        return [grad_not_implemented(self, 0, inputs[0], "touches are data: no gradient"), grads[6],
+        return [grad_not_implemented(self, 0, inputs[0], "touches are data: no gradient"), grads[7],
                 grad_not_implemented(self, 2, inputs[2], "channel event multipliers are data: no gradient")] \
-            + list(grads[:6])
+            + list(grads[:7])
 
 
 class TwinScanGrad(Op):
     """Gradients of :class:`TwinScan` (:func:`twin_scan_backward`) with respect to ``X0, base, beta,
-    carryover, fhalf, wom_rate`` and the base hazards' multipliers ``em`` (demand terms learn
+    carryover, fhalf, cap, wom_rate`` and the base hazards' multipliers ``em`` (demand terms learn
     through them).
 
-    Inputs: the nine inputs of :class:`TwinScan`, its output ``Xs``, and the cotangents of its five
+    Inputs: the ten inputs of :class:`TwinScan`, its output ``Xs``, and the cotangents of its five
     outputs. No second derivatives.
     """
 
@@ -163,29 +163,29 @@ class TwinScanGrad(Op):
     __str__ = TwinScan.__str__
 
     def make_node(self, *args):
-        inputs = _check_inputs(self, args[:9])
-        rest = [pt.as_tensor_variable(x) for x in args[9:]]
+        inputs = _check_inputs(self, args[:10])
+        rest = [pt.as_tensor_variable(x) for x in args[10:]]
         rest = [x if x.dtype == "float64" else pt.cast(x, "float64") for x in rest]
         return Apply(self, inputs + rest, [x.type() for x in inputs[3:]] + [inputs[1].type()])
 
     def perform(self, node, inputs, output_storage):
-        touches, em, cm, X0, base, beta, carry, fhalf, wom, Xs, gXs, gfl, gnew, grep, gref = inputs
+        touches, em, cm, X0, base, beta, carry, fhalf, cap, wom, Xs, gXs, gfl, gnew, grep, gref = inputs
         res = twin_scan_backward(_f64(touches), _f64(em), _f64(cm), _f64(X0), _f64(base), _f64(beta),
-                                 _f64(carry), _f64(fhalf), float(wom), self.dt, *struct_args(self.ks),
+                                 _f64(carry), _f64(fhalf), _f64(cap), float(wom), self.dt, *struct_args(self.ks),
                                  _f64(Xs), _f64(gXs), _f64(gfl), _f64(gnew), _f64(grep), _f64(gref))
-        for store, v in zip(output_storage[:5], res[:5]):
+        for store, v in zip(output_storage[:6], res[:6]):
             store[0] = v
-        output_storage[5][0] = np.asarray(res[5], dtype=np.float64)
-        output_storage[6][0] = res[6]
+        output_storage[6][0] = np.asarray(res[6], dtype=np.float64)
+        output_storage[7][0] = res[7]
 
     def infer_shape(self, fgraph, node, shapes):
-        return [tuple(s) for s in shapes[3:9]] + [tuple(shapes[1])]
+        return [tuple(s) for s in shapes[3:10]] + [tuple(shapes[1])]
 
     def L_op(self, inputs, outputs, output_grads):
         return [grad_not_implemented(self, i, x, "second derivatives of the twin") for i, x in enumerate(inputs)]
 
 
-def twin_scan(touches, em, cm, X0, base, beta, carryover, fhalf, wom_rate, *, structure, mats=None, dt=None):
+def twin_scan(touches, em, cm, X0, base, beta, carryover, fhalf, cap, wom_rate, *, structure, mats=None, dt=None):
     """Drop-in for the ``pytensor.scan`` of ``twin_step`` in :func:`journeysim.inference.likelihood.build_model`.
 
     Returns the pytensor variables ``Xs (T, R, 1 + 2K)``, ``flows (T, P*E)``, ``new (T, P)``,
@@ -193,7 +193,7 @@ def twin_scan(touches, em, cm, X0, base, beta, carryover, fhalf, wom_rate, *, st
     """
     ks = kernel_structure(structure, mats)
     op = TwinScan(ks.key(), structure.dt if dt is None else dt)
-    return tuple(op(touches, em, cm, X0, base, beta, carryover, fhalf, wom_rate))
+    return tuple(op(touches, em, cm, X0, base, beta, carryover, fhalf, cap, wom_rate))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,11 +231,12 @@ def _register_numba():
         fwd = twin_scan_forward
 
         @numba_njit
-        def twin_scan_op(touches, em, cm, X0, base, beta, carryover, fhalf, wom_rate):  # pragma: no cover
+        def twin_scan_op(touches, em, cm, X0, base, beta, carryover, fhalf, cap, wom_rate):  # pragma: no cover
             # (C-contiguous types: PyTensor may type its arrays as any layout, and the kernels index
             # C arrays faster; no copy when the data are contiguous, as they are in practice)
             c = np.ascontiguousarray
-            return fwd(c(touches), c(em), c(cm), c(X0), c(base), c(beta), c(carryover), c(fhalf), wom_rate.item(), dt,
+            return fwd(c(touches), c(em), c(cm), c(X0), c(base), c(beta), c(carryover), c(fhalf), c(cap), wom_rate.item(),
+                       dt,
                        srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff)
 
         return twin_scan_op, _SOURCE_VERSION
@@ -247,16 +248,16 @@ def _register_numba():
         bwd = twin_scan_backward
 
         @numba_njit
-        def twin_scan_grad_op(touches, em, cm, X0, base, beta, carryover, fhalf, wom_rate, Xs, gXs, gflows,
+        def twin_scan_grad_op(touches, em, cm, X0, base, beta, carryover, fhalf, cap, wom_rate, Xs, gXs, gflows,
                               gnew, grep, grefs):  # pragma: no cover
             c = np.ascontiguousarray
-            gX0, gbase, gbeta, gcarry, gfhalf, gw, gem = bwd(
-                c(touches), c(em), c(cm), c(X0), c(base), c(beta), c(carryover), c(fhalf), wom_rate.item(), dt,
+            gX0, gbase, gbeta, gcarry, gfhalf, gcap, gw, gem = bwd(
+                c(touches), c(em), c(cm), c(X0), c(base), c(beta), c(carryover), c(fhalf), c(cap), wom_rate.item(), dt,
                 srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                 c(Xs), c(gXs), c(gflows), c(gnew), c(grep), c(grefs))
             gwr = np.empty(())
             gwr[()] = gw
-            return gX0, gbase, gbeta, gcarry, gfhalf, gwr, gem
+            return gX0, gbase, gbeta, gcarry, gfhalf, gcap, gwr, gem
 
         return twin_scan_grad_op, _SOURCE_VERSION
 
@@ -281,11 +282,11 @@ def _register_merge_rewrite():
             groups: dict = {}
             for node in fgraph.toposort():
                 if isinstance(node.op, TwinScanGrad):
-                    groups.setdefault((node.op, tuple(node.inputs[:10])), []).append(node)
+                    groups.setdefault((node.op, tuple(node.inputs[:11])), []).append(node)
             for (op, ins), nodes in groups.items():
                 if len(nodes) < 2:
                     continue
-                cots = [pt.add(*[n.inputs[10 + i] for n in nodes]) for i in range(5)]
+                cots = [pt.add(*[n.inputs[11 + i] for n in nodes]) for i in range(5)]
                 merged = op(*ins, *cots)
                 pairs = list(zip(nodes[0].outputs, merged))
                 for n in nodes[1:]:

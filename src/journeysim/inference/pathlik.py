@@ -272,7 +272,7 @@ def follow_probability(xp, structure, mats, params: Params, X_pre, touches_c, ed
     A = X_pre[..., 1:1 + K]  # (T, R, K)
     wom = params.wom_rate * (N @ m.wom_from)  # (T,)
     touches = xp.concatenate([touches_c + 0.0 * wom[:, None], xp.expand_dims(wom, -1)], axis=-1)  # (T, K)
-    per_weight, q = effectiveness(xp, touches, N @ m.targeting, params.fhalf)  # (T, K)
+    per_weight, q = effectiveness(xp, touches, N @ m.targeting, params.fhalf, params.cap)  # (T, K)
     lam = m.targeting * xp.expand_dims(per_weight, -2)  # (T, R, K) touches per person per day
     Ne = xp.expand_dims(N, -1)
     d = params.carryover ** dt  # (K,)

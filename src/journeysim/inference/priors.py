@@ -20,6 +20,7 @@ name                            meaning
 ``rate.<a->b>``                 multiplier of the base hazard of a transition (all personas)
 ``carryover.<channel>``         daily retention of exposure memory
 ``saturation.<channel>``        weekly frequency at which effectiveness halves
+``cap.<channel>``               most touches a targeted person receives a week (demand cap)
 ``wom.rate``                    recommendations per recommender per day
 ``initial.<stage>``             multiplier of the initial share of a stage (re-normalised)
 ``demand.<term>``               a coefficient of the ``demand:`` section (log scale):
@@ -221,6 +222,8 @@ def default_priors(scenario) -> dict[str, str]:
                 out[f"carryover.{src}"] = f"beta({conc * c:.4g}, {conc * (1 - c):.4g})"
     for k, c in enumerate(st.channels):  # diminishing returns are learned, not assumed away
         spec = scenario.spec.channels[c]
+        if spec.cap is not None:
+            out[f"cap.{c}"] = f"lognormal({spec.cap:.6g}, 0.5)"
         if st.cost_per_touch[k] > 0 and np.any(p.beta[k] > 0) and not spec.linear:
             m = float(p.fhalf[k]) if np.isfinite(p.fhalf[k]) else SATURATION_PRIOR_MEAN
             out[f"saturation.{c}"] = f"gamma({m:.4g}, {SATURATION_PRIOR_CV * m:.4g})"

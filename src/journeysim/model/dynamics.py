@@ -30,11 +30,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ['Structure', 'Params', 'edge_multipliers', 'hazard_terms', 'delivery', 'effectiveness', 'competing_exit', 'wom_touches', 'TINY']
+__all__ = ['Structure', 'Params', 'edge_multipliers', 'hazard_terms', 'delivery', 'delivered', 'effectiveness', 'competing_exit', 'wom_touches', 'TINY']
 
 
 #: Guard against division by an empty group.
 TINY = 1e-12
+#: Below this ``7 p0 / cap`` a demand cap is taken to first order (:func:`effectiveness`).
+CAP_SMALL = 1e-8
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ class Structure:
 
 
 #: Dimensions of each :class:`Params` field that are not batch dimensions.
-_CORE_NDIM = {"base": 2, "beta": 2, "carryover": 1, "fhalf": 1, "wom_rate": 0, "initial": 2, "demand": 1}
+_CORE_NDIM = {"base": 2, "beta": 2, "carryover": 1, "fhalf": 1, "wom_rate": 0, "initial": 2, "demand": 1, "cap": 1}
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ class Params:
     initial : (..., P, S) stage shares within each persona at the start
     demand : (..., J) coefficients of the scenario's demand terms (``J = 0`` without a ``demand:``
         section; see :func:`edge_multipliers`)
+    cap : (..., K) most touches a targeted person can receive a week (``inf``: no cap; ``None``:
+        none anywhere; see :func:`effectiveness`)
     """
 
     base: Any
@@ -119,15 +123,20 @@ class Params:
     wom_rate: Any
     initial: Any
     demand: Any = field(default_factory=lambda: np.zeros(0))
+    cap: Any = None
 
     def batch_shape(self) -> tuple[int, ...]:
         """The broadcast shape of the fields' leading (batch) dimensions (``()`` for one draw)."""
-        return np.broadcast_shapes(*(np.shape(v)[:np.ndim(v) - _CORE_NDIM[k]] for k, v in self.as_dict().items()))
+        return np.broadcast_shapes(*(np.shape(v)[:np.ndim(v) - _CORE_NDIM[k]] for k, v in self.as_dict().items()
+                                     if v is not None))
 
     def broadcast(self, batch: tuple[int, ...]) -> Params:
         """Every field as a float numpy array with leading dimensions ``batch`` (copies)."""
         out = {}
         for k, v in self.as_dict().items():
+            if v is None:
+                out[k] = None
+                continue
             v = np.asarray(v, float)
             core = v.shape[v.ndim - _CORE_NDIM[k]:]
             out[k] = np.broadcast_to(v, tuple(batch) + core).copy()
@@ -143,7 +152,7 @@ class Params:
         """The ``i``-th member of a batch of parameters (leading dimension)."""
         out = {}
         for k, v in self.as_dict().items():
-            out[k] = np.asarray(v)[i] if batch_ndim else v
+            out[k] = np.asarray(v)[i] if batch_ndim and v is not None else v
         return Params(**out)
 
 
@@ -185,24 +194,40 @@ def wom_touches(xp, N, structure: Structure, wom_rate):
     return wom_rate * xp.sum(N * structure.wom_from, axis=(-2, -1))
 
 
-def effectiveness(xp, touches, targeted, fhalf):
+def effectiveness(xp, touches, targeted, fhalf, cap=None):
     """Touches per unit of targeting weight, and the effectiveness of one touch.
 
     Parameters
     ----------
-    touches : (..., K) daily touches of each source
+    touches : (..., K) daily touches of each source (bought or sent)
     targeted : (..., K) targeted people, weighted: ``sum_g N_g w[k, g]``
     fhalf : (..., K) half-saturation weekly frequency
+    cap : (..., K) or None, most touches a targeted person can receive a week (``inf``: no cap)
 
     Returns ``per_weight (..., K)`` (a person of weight ``w`` expects ``per_weight * w`` touches a
     day) and ``q (..., K) = 1 / (1 + f / fhalf)`` with ``f = 7 per_weight`` the weekly frequency.
+
+    A *demand-capped* channel (search: queries come from people in market) delivers at most ``cap``
+    touches a week to a targeted person: of ``p0 = touches / targeted`` bought, it delivers
+    ``p = (cap / 7) (1 - exp(-7 p0 / cap))``, as many as bought while that is far below the cap,
+    never more than the cap, so spend beyond it buys (almost) nothing. The touches delivered are
+    ``p * targeted`` (:func:`delivered`).
     """
     per_weight = touches / xp.maximum(targeted, TINY)
+    if cap is not None:
+        x = 7.0 * per_weight / cap  # (cap = inf: x = 0, nothing capped)
+        xs = xp.maximum(x, CAP_SMALL)
+        per_weight = per_weight * xp.where(x > CAP_SMALL, -xp.expm1(-xs) / xs, 1.0 - 0.5 * x)
     q = 1.0 / (1.0 + 7.0 * per_weight / fhalf)
     return per_weight, q
 
 
-def delivery(xp, touches, N, structure: Structure, fhalf):
+def delivered(xp, per_weight, targeted):
+    """Touches delivered a day, ``(..., K)``: ``per_weight`` times the targeted (weighted) people."""
+    return per_weight * xp.maximum(targeted, TINY)
+
+
+def delivery(xp, touches, N, structure: Structure, fhalf, cap=None):
     """Expected touches per person per day by group, and effectiveness per touch.
 
     Parameters
@@ -210,17 +235,18 @@ def delivery(xp, touches, N, structure: Structure, fhalf):
     touches : (..., K) daily touches of each source (channels, then word of mouth)
     N : (..., P, S) people per group
     fhalf : (..., K) half-saturation weekly frequency
+    cap : (..., K) or None, demand caps (:func:`effectiveness`)
 
     Returns
     -------
     lam : (..., K, P, S) expected daily touches per person in each group
     q : (..., K) effectiveness of one touch
+    sent : (..., K) touches delivered a day (fewer than ``touches`` where a cap binds)
     """
     w = structure.targeting  # (K, P, S)
     targeted = xp.sum(xp.expand_dims(N, -3) * w, axis=(-2, -1))  # (..., K)
-    per_weight, q = effectiveness(xp, touches, targeted, fhalf)
-    return per_weight[..., None, None] * w, q
-
+    per_weight, q = effectiveness(xp, touches, targeted, fhalf, cap)
+    return per_weight[..., None, None] * w, q, delivered(xp, per_weight, targeted)
 
 
 def competing_exit(xp, h, H, dt: float):

@@ -12,6 +12,8 @@ name                      meaning                                    value
 ``rate.<a->b>``           base rate of an edge                       multiplies it
 ``carryover.<ch>``        daily carry-over of ``ch``'s memory        replaces it (in (0, 1))
 ``saturation.<ch>``       weekly frequency at half effectiveness     replaces it
+``cap.<ch>``              most touches a targeted person receives    replaces it
+                          a week (a demand-capped channel)
 ``wom.rate``              recommendations per advocate per day       replaces it
 ``initial.<stage>``       initial share of a stage                   multiplies it (renormalised)
 ``demand.<term>``         a demand coefficient (``season.sin1``,     replaces it
@@ -29,9 +31,9 @@ from journeysim.errors import InputError, did_you_mean
 
 __all__ = ["KINDS", "PARAMETER_FORMS", "ParameterSet", "resolve_parameter", "parameter_set"]
 
-KINDS = ("effect", "rate", "carryover", "saturation", "wom", "initial", "demand")
+KINDS = ("effect", "rate", "carryover", "saturation", "cap", "wom", "initial", "demand")
 PARAMETER_FORMS = ("effect.<channel>.<a->b>", "rate.<a->b>", "carryover.<channel>", "saturation.<channel>",
-                   "wom.rate", "initial.<stage>", "demand.<term>")
+                   "cap.<channel>", "wom.rate", "initial.<stage>", "demand.<term>")
 
 
 def resolve_parameter(scenario, name: str, where: str) -> tuple[str, tuple[int, ...]]:
@@ -49,8 +51,8 @@ def resolve_parameter(scenario, name: str, where: str) -> tuple[str, tuple[int, 
         return kind, (sources.index(src), scenario.journey.edge_index(edge, where))
     if kind == "rate":
         return kind, (scenario.journey.edge_index(rest, where),)
-    if kind in ("carryover", "saturation"):
-        if rest not in sources or (kind == "saturation" and rest == "word_of_mouth"):
+    if kind in ("carryover", "saturation", "cap"):
+        if rest not in sources or (kind in ("saturation", "cap") and rest == "word_of_mouth"):
             raise InputError(f"unknown channel '{rest}'" + did_you_mean(rest, sources), where)
         return kind, (sources.index(rest),)
     if kind == "wom" and rest == "rate":
@@ -105,6 +107,8 @@ class ParameterSet:
         init = np.asarray(p.initial, float)
         dem = np.asarray(p.demand, float)
         out_dem = dem
+        capv = np.full(fhalf.shape, np.inf) if p.cap is None else np.asarray(p.cap, float)
+        out_cap = capv
         out_base, out_beta, out_carry, out_fhalf = base, beta, carry, fhalf
         wom = p.wom_rate
         init_mult = None
@@ -127,6 +131,10 @@ class ParameterSet:
                 out_fhalf = xp.where(mask > 0, _bcast(xp, v, 1), out_fhalf)
             elif kind == "wom":
                 wom = v
+            elif kind == "cap":
+                mask = np.zeros_like(capv)
+                mask[tgt] = 1.0
+                out_cap = xp.where(mask > 0, _bcast(xp, v, 1), out_cap)
             elif kind == "demand":
                 mask = np.zeros_like(dem)
                 mask[tgt] = 1.0
@@ -140,7 +148,7 @@ class ParameterSet:
             raw = init * init_mult
             init = raw / raw.sum(axis=-1, keepdims=True)
         return Params(base=out_base, beta=out_beta, carryover=out_carry, fhalf=out_fhalf, wom_rate=wom, initial=init,
-                      demand=out_dem)
+                      demand=out_dem, cap=out_cap)
 
     def values_of(self, params) -> np.ndarray:
         """The named entries of a :class:`Params` (inverse of :meth:`to_params`, for scenario values)."""
@@ -152,6 +160,8 @@ class ParameterSet:
                 out.append(float(np.asarray(params.carryover)[tgt]))
             elif kind == "saturation":
                 out.append(float(np.asarray(params.fhalf)[tgt]))
+            elif kind == "cap":
+                out.append(float(np.asarray(params.cap)[tgt]))
             elif kind == "wom":
                 out.append(float(params.wom_rate))
             elif kind == "demand":

@@ -303,6 +303,7 @@ def _compile(spec: ScenarioSpec, path: Path | None, plan_override: Plan | None =
     beta = np.zeros((K, E))
     carry = np.zeros(K)
     fhalf = np.full(K, np.inf)
+    cap = np.full(K, np.inf)
     cost = np.zeros(C)
     volume = np.zeros(C)
 
@@ -331,6 +332,7 @@ def _compile(spec: ScenarioSpec, path: Path | None, plan_override: Plan | None =
         fill_effects(k, ch.effects, f"{key}.effects")
         carry[k] = ch.carryover
         fhalf[k] = ch.saturation if ch.saturation is not None else np.inf
+        cap[k] = ch.cap if ch.cap is not None else np.inf
         if ch.volume is not None:
             volume[k] = ch.volume
         else:
@@ -395,7 +397,7 @@ def _compile(spec: ScenarioSpec, path: Path | None, plan_override: Plan | None =
         dt=1 if spec.market.step == "day" else 7, demand=demand,
     )
     params = Params(base=base, beta=beta, carryover=carry, fhalf=fhalf, wom_rate=np.float64(wom_rate), initial=initial,
-                    demand=demand_values)
+                    demand=demand_values, cap=cap)
     plan = plan_override if plan_override is not None else _plan_from_spec(spec, structure, path)
     plan = check_plan(plan, structure, W, f"{where}: plan")
     return Scenario(spec=spec, source=path, journey=journey, structure=structure, params=params, plan=plan)

@@ -139,6 +139,9 @@ class ChannelSpec(Strict):
     saturation: float | None = Field(
         None, gt=0, description="weekly frequency among the targeted at which effectiveness per impression halves"
     )
+    cap: float | None = Field(None, gt=0, description="demand-capped: at most this many touches a week reach a "
+                              "person in the targeted stages (search: queries of people in market); spend beyond "
+                              "buys nothing")
     linear: bool = Field(False, description="no diminishing returns, on purpose: calibration gives the channel no "
                          "saturation prior (default: it learns one)")
 

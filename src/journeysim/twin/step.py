@@ -9,6 +9,7 @@ from journeysim.model.dynamics import (
     Params,
     Structure,
     competing_exit,
+    delivered,
     effectiveness,
     hazard_terms,
 )
@@ -39,6 +40,14 @@ def _lmul(xp, M, A):
     At = np.swapaxes(A, -1, -2)  # (..., k, n)
     out = np.ascontiguousarray(At).reshape(-1, At.shape[-1]) @ M.T  # (... k, m)
     return np.swapaxes(out.reshape(At.shape[:-1] + (M.shape[0],)), -1, -2)
+
+
+def _sent(xp, touches_c, per_weight, targeted, cap, K: int):
+    """Touches the channels delivered: those bought, or fewer where a demand cap binds."""
+    if cap is None or (isinstance(cap, np.ndarray) and not np.isfinite(cap[..., :K - 1]).any()):
+        return touches_c
+    capped = xp.isinf(cap[..., :K - 1]) if xp is not np else np.isinf(np.asarray(cap)[..., :K - 1])
+    return xp.where(capped, touches_c, delivered(xp, per_weight, targeted)[..., :K - 1])
 
 
 def twin_step(xp, state: TwinState, touches_c, params: Params, structure: Structure, edge_mult, chan_mult,
@@ -73,7 +82,8 @@ def twin_step(xp, state: TwinState, touches_c, params: Params, structure: Struct
     # delivery: a' = d a + q n, n ~ Poisson(mu) per person
     wom = params.wom_rate * (N @ m.wom_from)  # (...)
     touches = xp.concatenate([touches_c + 0.0 * wom[..., None], wom[..., None] + 0.0 * xp.sum(touches_c, axis=-1, keepdims=True)], axis=-1)
-    per_weight, q = effectiveness(xp, touches, N @ m.targeting, params.fhalf)  # (..., K)
+    targeted = N @ m.targeting
+    per_weight, q = effectiveness(xp, touches, targeted, params.fhalf, params.cap)  # (..., K)
     mu = m.targeting * (per_weight * dt)[..., None, :]  # (..., R, K)
     d = (params.carryover ** dt)[..., None, :]
     qq = q[..., None, :]
@@ -115,6 +125,6 @@ def twin_step(xp, state: TwinState, touches_c, params: Params, structure: Struct
         "repeat": flow @ m.repeat_sel.T,
         "referrals": wom * dt,
         "mu": mu,
-        "touches": touches_c * dt,
+        "touches": _sent(xp, touches_c, per_weight, targeted, params.cap, m.K) * dt,
     }
     return TwinState(X_new), out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from journeysim._util.numba import njit as _njit
-from journeysim.model.dynamics import TINY
+from journeysim.model.dynamics import CAP_SMALL, TINY
 from journeysim.twin._kernel.forward import _differ, step_forward, workspace
 
 __all__ = ['twin_scan_backward']
@@ -41,15 +41,15 @@ def _flush_hazard_grads(gbw, gBw, em_t, cm_t, pidx, eidx, aff, gbase, gbeta):  #
 
 
 @_njit(inline=True)
-def step_backward(X, em_t, cm_t, beta, carryover, fhalf, wom_rate, dt,
+def step_backward(X, em_t, cm_t, beta, carryover, fhalf, cap, wom_rate, dt,
                    srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                    ws, gws, gXn, gflow_o, gnew_o, grep_o, gref,
-                   gX, gcarry, gfhalf):  # pragma: no cover - compiled
+                   gX, gparams):  # pragma: no cover - compiled
     """Reverse of :func:`step_forward` (whose workspace ``ws`` holds the step's intermediates).
 
     Given the cotangents of the step's outputs (``gXn`` on the new state, ``gflow_o``, ``gnew_o``,
     ``grep_o``, ``gref`` on referrals), writes the cotangent of the old state into ``gX`` and adds
-    the parameters' into ``gcarry, gfhalf`` and the workspace's sums for ``base`` and ``beta`` (see
+    the parameters' into ``gparams = (gcarry, gfhalf, gcap)`` and the workspace's sums for ``base`` and ``beta`` (see
     :func:`_flush_hazard_grads`); returns that of ``wom_rate``. The
     statements of ``twin_step`` are visited in reverse order (hoisted ones where they were
     computed). Terms skipped by the forward's shortcuts are zero here too, except the gradient with
@@ -57,8 +57,9 @@ def step_backward(X, em_t, cm_t, beta, carryover, fhalf, wom_rate, dt,
     """
     (sc, touch, tgt, pw, q, d, A1, Q1, abar, V, invN, var, invA, Tm, empty, b, Brow, hh, Hs, BstR, rowL, invH,
      fx, frac, flow, rsl, aout0, qout0, sa, sq, ma, mq, ra, rq, isa, isq, nzk, nnz, actk, nact, em_prev, cm_prev,
-     valid) = ws
+     valid, pw0, phi) = ws
     (gA1, gQ1, gabar, gV, gvar, gTm, gBstR, gH, gL, gsa, gsq, gBrow, ghh, gq, gd, gpw, gfr, grs, gLH, gbw, gBw) = gws
+    gcarry, gfhalf, gcap = gparams  # (one argument: a call of more than 30 arguments is not inlined)
     R = X.shape[0]
     K = fhalf.shape[0]
     RE = srow.shape[0]
@@ -313,12 +314,22 @@ def step_backward(X, em_t, cm_t, beta, carryover, fhalf, wom_rate, dt,
         gz = -gq[k] * q[k] * q[k]
         gpw[k] += gz * 7.0 * inv
         gfhalf[k] -= gz * 7.0 * pw[k] * inv * inv
-        # per_weight = touches / maximum(targeted, TINY);  targeted = N @ targeting
+        # per_weight = p0 * f(x), x = 7 p0 / cap, f = -expm1(-x) / x (1 - x / 2 for small x)
+        p0 = pw0[k]
+        x = 7.0 * p0 / cap[k]
+        if x > CAP_SMALL:
+            ex = np.exp(-x)
+            df = (x * ex + np.expm1(-x)) / (x * x)  # f'(x)
+        else:
+            df = -0.5
+        g0 = gpw[k] * (phi[k] + p0 * df * 7.0 / cap[k])  # d per_weight / d p0
+        gcap[k] -= gpw[k] * p0 * df * x / cap[k]  # dx / dcap = -x / cap (0 for cap = inf)
+        # p0 = touches / maximum(targeted, TINY);  targeted = N @ targeting
         tg = max(tgt[k], TINY)
         if k == K - 1:  # touches[K - 1] = wom
-            gw += gpw[k] / tg
+            gw += g0 / tg
         if tgt[k] >= TINY:
-            gt = -gpw[k] * pw[k] / tg
+            gt = -g0 * p0 / tg
             for r in range(R):
                 gX[r, 0] += gt * targ[r, k]
     # wom = wom_rate * (N @ wom_from)
@@ -329,14 +340,14 @@ def step_backward(X, em_t, cm_t, beta, carryover, fhalf, wom_rate, dt,
 
 
 @_njit
-def twin_scan_backward(touches, em, cm, X0, base, beta, carryover, fhalf, wom_rate, dt,
+def twin_scan_backward(touches, em, cm, X0, base, beta, carryover, fhalf, cap, wom_rate, dt,
                        srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                        Xs, gXs, gflows, gnew, grep, grefs):  # pragma: no cover - compiled
     """Reverse sweep of :func:`twin_scan_forward`.
 
     ``Xs`` is the forward's state output; ``gXs, gflows, gnew, grep, grefs`` the cotangents of the
     five outputs (zeros where an output is not used). Returns the gradients with respect to
-    ``X0, base, beta, carryover, fhalf`` (same shapes), ``wom_rate`` (float) and the base hazards'
+    ``X0, base, beta, carryover, fhalf, cap`` (same shapes), ``wom_rate`` (float) and the base hazards'
     multipliers ``em (T, P, E)`` (each step's own: ``base_eff = base * em[t]``). Each step's
     intermediates are recomputed from ``X_{t-1}`` (``Xs[t - 1]`` or ``X0``).
     """
@@ -355,6 +366,7 @@ def twin_scan_backward(touches, em, cm, X0, base, beta, carryover, fhalf, wom_ra
     gbeta = np.zeros((K, E))
     gcarry = np.zeros(K)
     gfhalf = np.zeros(K)
+    gcap = np.zeros(K)
     gwr = 0.0
     gem = np.zeros((T, P, E))
     gbw = gws[-2]  # the cotangents of base_eff summed since the last flush
@@ -366,7 +378,7 @@ def twin_scan_backward(touches, em, cm, X0, base, beta, carryover, fhalf, wom_ra
         if t < T - 1 and (_differ(em[t], em[t + 1]) or _differ(cm[t], cm[t + 1])):
             _flush_hazard_grads(gws[-2], gws[-1], em[t + 1], cm[t + 1], pidx, eidx, aff, gbase, gbeta)
         X = X0c if t == 0 else Xs[t - 1]
-        step_forward(X, touches[t], em[t], cm[t], base, beta, carryover, fhalf, wom_rate, dt,
+        step_forward(X, touches[t], em[t], cm[t], base, beta, carryover, fhalf, cap, wom_rate, dt,
                          srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                          ws, Xn, flow_o, new_o, rep_o, False)
         for r in range(R):
@@ -374,10 +386,10 @@ def twin_scan_backward(touches, em, cm, X0, base, beta, carryover, fhalf, wom_ra
                 gXn[r, c] = gXs[t, r, c] + carry[r, c]
         for j in range(RE):
             before[j] = gbw[j]
-        gwr += step_backward(X, em[t], cm[t], beta, carryover, fhalf, wom_rate, dt,
+        gwr += step_backward(X, em[t], cm[t], beta, carryover, fhalf, cap, wom_rate, dt,
                               srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                               ws, gws, gXn, gflows[t], gnew[t], grep[t], grefs[t],
-                              carry, gcarry, gfhalf)
+                              carry, (gcarry, gfhalf, gcap))
         # this step's cotangent of base_eff = base * em[t]
         for j in range(RE):
             p = pidx[j]
@@ -385,4 +397,4 @@ def twin_scan_backward(touches, em, cm, X0, base, beta, carryover, fhalf, wom_ra
             gem[t, p, e] += (gbw[j] - before[j]) * base[p, e]
     if T > 0:
         _flush_hazard_grads(gws[-2], gws[-1], em[0], cm[0], pidx, eidx, aff, gbase, gbeta)
-    return carry, gbase, gbeta, gcarry, gfhalf, gwr, gem
+    return carry, gbase, gbeta, gcarry, gfhalf, gcap, gwr, gem

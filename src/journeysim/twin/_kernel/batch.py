@@ -17,6 +17,7 @@ import numpy as np
 
 from journeysim._util.cpu import default_workers
 from journeysim._util.numba import njit
+from journeysim.model.dynamics import TINY
 from journeysim.twin._kernel.forward import step_forward, workspace
 from journeysim.twin._kernel.layout import kernel_structure, struct_args
 
@@ -24,7 +25,7 @@ __all__ = ['run_weekly']
 
 
 @njit
-def _run_weekly(lo, hi, X0, touches, em, cm, base, beta, carryover, fhalf, wom_rate, dt, steps, C,
+def _run_weekly(lo, hi, X0, touches, em, cm, base, beta, carryover, fhalf, cap, wom_rate, dt, steps, C,
                 srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                 flow_w, new_w, rep_w, ref_w, imp_w, N_end, reach_w):  # pragma: no cover - compiled
     R = X0.shape[1]
@@ -41,6 +42,8 @@ def _run_weekly(lo, hi, X0, touches, em, cm, base, beta, carryover, fhalf, wom_r
         ws = workspace(R, RE, K, P, E)
         sc = ws[0]  # [N @ wom_from, wom]
         pw = ws[3]  # touches per unit of targeting weight
+        tgt = ws[2]  # targeted people (weighted)
+        phi = ws[44]  # touches delivered per touch bought (1: no demand cap binds)
         X = X0[i].copy()
         Xn = np.empty((R, cols))
         fo = np.empty(P * E)
@@ -60,7 +63,7 @@ def _run_weekly(lo, hi, X0, touches, em, cm, base, beta, carryover, fhalf, wom_r
                 for k in range(K):
                     mu[r, k] = 0.0
             for _ in range(steps):
-                step_forward(X, touches[i, w], emi[w], cm[w], base[i], beta[i], carryover[i], fhalf[i],
+                step_forward(X, touches[i, w], emi[w], cm[w], base[i], beta[i], carryover[i], fhalf[i], cap[i],
                                  wom_rate[i], dt, srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                                  ws, Xn, fo, no, ro, True)
                 for j in range(P * E):
@@ -70,7 +73,8 @@ def _run_weekly(lo, hi, X0, touches, em, cm, base, beta, carryover, fhalf, wom_r
                     rep_w[i, w, p] += ro[p]
                 ref_w[i, w] += sc[1] * dt
                 for k in range(C):
-                    imp_w[i, w, k] += touches[i, w, k] * dt
+                    sent = touches[i, w, k] if phi[k] == 1.0 else pw[k] * max(tgt[k], TINY)
+                    imp_w[i, w, k] += sent * dt
                 # touches per person in the step: mu = targeting * (per_weight * dt)
                 for r in range(R):
                     for k in range(K):
@@ -122,7 +126,8 @@ def run_weekly(structure, X0, touches, em, cm, params, dt: int, steps: int, mats
     if em.shape[0] not in (1, B):
         raise ValueError(f"em has {em.shape[0]} trajectories, expected 1 or {B}")
 
-    args = (X, f(touches), f(em), f(cm), f(params.base), f(params.beta), f(params.carryover), f(params.fhalf),
+    cap = np.full(np.asarray(params.fhalf).shape, np.inf) if params.cap is None else params.cap
+    args = (X, f(touches), f(em), f(cm), f(params.base), f(params.beta), f(params.carryover), f(params.fhalf), f(cap),
             f(params.wom_rate), float(dt), int(steps), int(C), *struct_args(ks),
             out["flow"], out["new"], out["repeat"], out["referrals"], out["impressions"], out["N_end"], out["reach"])
     # the kernel releases the GIL: threads share the batch (each trajectory writes only its own rows)

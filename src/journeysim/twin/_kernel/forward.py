@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from journeysim._util.numba import njit as _njit
-from journeysim.model.dynamics import TINY
+from journeysim.model.dynamics import CAP_SMALL, TINY
 
 __all__ = ['twin_scan_forward']
 
@@ -30,7 +30,8 @@ def workspace(R, RE, K, P, E):  # pragma: no cover - compiled
             np.empty((R, K)), np.empty((R, K)), np.empty((R, K)), np.empty((R, K)),  # ratios A (Q) / max(sum, TINY); 1 / max(sum, TINY)
             np.empty((RE, K), np.uint64), np.empty(RE, np.int64),  # sources with B_rows != 0, per edge row; count
             np.empty((R, K), np.uint64), np.empty(R, np.int64),  # sources with Bstage terms, per state row; count
-            np.zeros((P, E)), np.zeros((K, P)), np.zeros(1, np.int64))  # event multipliers of B_rows; valid
+            np.zeros((P, E)), np.zeros((K, P)), np.zeros(1, np.int64),  # event multipliers of B_rows; valid
+            np.empty(K), np.empty(K))  # demand caps: touches per weight bought; the factor delivered
 
 
 @_njit
@@ -53,7 +54,7 @@ def _changed(a, b):  # pragma: no cover - compiled
 
 
 @_njit(inline=True)
-def step_forward(X, tc, em_t, cm_t, base, beta, carryover, fhalf, wom_rate, dt,
+def step_forward(X, tc, em_t, cm_t, base, beta, carryover, fhalf, cap, wom_rate, dt,
                      srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                      ws, Xn, flow_o, new_o, rep_o, full):  # pragma: no cover - compiled
     """``twin_step`` from state ``X (R, 1 + 2K)``: fills the workspace ``ws`` (:func:`workspace`)
@@ -69,7 +70,7 @@ def step_forward(X, tc, em_t, cm_t, base, beta, carryover, fhalf, wom_rate, dt,
     """
     (sc, touch, tgt, pw, q, d, A1, Q1, abar, V, invN, var, invA, Tm, empty, b, Brow, hh, Hs, BstR, rowL, invH,
      fx, frac, flow, rsl, aout0, qout0, sa, sq, ma, mq, ra, rq, isa, isq, nzk, nnz, actk, nact, em_prev, cm_prev,
-     valid) = ws
+     valid, pw0, phi) = ws
     R = X.shape[0]
     K = fhalf.shape[0]
     C = tc.shape[0]
@@ -86,14 +87,23 @@ def step_forward(X, tc, em_t, cm_t, base, beta, carryover, fhalf, wom_rate, dt,
     for k in range(C):
         touch[k] = tc[k]
     touch[K - 1] = wom
-    # per_weight, q = effectiveness(xp, touches, N @ m.targeting, params.fhalf)
-    #   per_weight = touches / maximum(targeted, TINY); q = 1.0 / (1.0 + 7.0 * per_weight / fhalf)
+    # per_weight, q = effectiveness(xp, touches, N @ m.targeting, params.fhalf, params.cap)
+    #   per_weight = touches / maximum(targeted, TINY); capped: per_weight *= -expm1(-x) / x, x = 7 per_weight / cap
+    #   (1 - x / 2 for x <= CAP_SMALL); q = 1.0 / (1.0 + 7.0 * per_weight / fhalf)
     for k in range(K):
         acc = 0.0
         for r in range(R):
             acc += X[r, 0] * targ[r, k]
         tgt[k] = acc
-        pw[k] = touch[k] / max(acc, TINY)
+        p0 = touch[k] / max(acc, TINY)
+        pw0[k] = p0
+        x = 7.0 * p0 / cap[k]
+        if x > CAP_SMALL:
+            f = -np.expm1(-x) / x
+        else:
+            f = 1.0 - 0.5 * x
+        phi[k] = f
+        pw[k] = p0 * f
         q[k] = 1.0 / (1.0 + 7.0 * pw[k] / fhalf[k])
     if valid[0] == 0:  # (first step: constant over the history)
         for k in range(K):
@@ -325,12 +335,12 @@ def step_forward(X, tc, em_t, cm_t, base, beta, carryover, fhalf, wom_rate, dt,
 
 
 @_njit
-def twin_scan_forward(touches, em, cm, X0, base, beta, carryover, fhalf, wom_rate, dt,
+def twin_scan_forward(touches, em, cm, X0, base, beta, carryover, fhalf, cap, wom_rate, dt,
                       srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff):  # pragma: no cover
     """``twin_step`` over ``T`` steps from ``X0``: what ``build_model``'s scan returns.
 
     ``touches (T, C)``, ``em (T, P, E)``, ``cm (T, K, P)`` per step; ``X0 (R, 1 + 2K)``; ``base
-    (P, E)``, ``beta (K, E)``, ``carryover (K)``, ``fhalf (K)`` (``inf``: no saturation),
+    (P, E)``, ``beta (K, E)``, ``carryover (K)``, ``fhalf (K)`` (``inf``: no saturation), ``cap (K)`` (``inf``: no demand cap),
     ``wom_rate`` (float), ``dt``; then the :class:`KernelStructure` arrays. Returns ``Xs (T, R,
     1 + 2K)`` (the state after each step), ``flows (T, P*E)``, ``new (T, P)``, ``repeat (T, P)``,
     ``referrals (T,)``.
@@ -348,7 +358,7 @@ def twin_scan_forward(touches, em, cm, X0, base, beta, carryover, fhalf, wom_rat
     ws = workspace(R, srow.shape[0], K, P, E)
     X = np.ascontiguousarray(X0)
     for t in range(T):
-        step_forward(X, touches[t], em[t], cm[t], base, beta, carryover, fhalf, wom_rate, dt,
+        step_forward(X, touches[t], em[t], cm[t], base, beta, carryover, fhalf, cap, wom_rate, dt,
                          srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                          ws, Xs[t], flows[t], new[t], rep[t], True)
         # "referrals": wom * dt
