@@ -48,8 +48,10 @@ def bounded_int(low: int, high: int):
             v = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-        if not low <= v <= high:
-            raise argparse.ArgumentTypeError(f"{v} must be within {low}..{high:,}")
+        if v < low:
+            raise argparse.ArgumentTypeError(f"{v} must be > 0" if low == 1 else f"{v} must be >= {low}")
+        if v > high:
+            raise argparse.ArgumentTypeError(f"{v:,} is too large (at most {high:,})")
         return v
     check.__name__ = "whole number"
     return check
@@ -61,6 +63,13 @@ steps_int = bounded_int(0, MAX_DRAWS)
 chains_int = bounded_int(1, 64)
 weeks_int = bounded_int(1, MAX_WEEKS)
 tail_int = bounded_int(0, MAX_WEEKS)
+
+
+def agents_int(text: str) -> int:
+    """``--agents``: a positive number of agents, at most the schema's bound."""
+    from journeysim.model.schema import MAX_AGENTS
+
+    return bounded_int(1, MAX_AGENTS)(text)
 
 
 def log_agents_int(text: str) -> int:

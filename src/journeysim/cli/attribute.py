@@ -58,6 +58,7 @@ def run_attribute(
     max_exact: int = 12,
     n_permutations: int = 2000,
     plots: bool = True,
+    path_sep: str | None = None,
 ) -> dict[str, Any]:
     """Read a path table, attribute it, and write the results to a directory.
 
@@ -77,6 +78,8 @@ def run_attribute(
         See :func:`attribute`.
     plots
         Whether to draw the PNG charts.
+    path_sep
+        Separator between touchpoints (see :func:`~journeysim.io.pathtable.read_path_table`; default: detected).
 
     Returns
     -------
@@ -117,7 +120,7 @@ def run_attribute(
     if out.exists() and not out.is_dir():
         raise InputError("exists and is not a directory", where=str(out))
     started = time.perf_counter()
-    table = read_path_table(paths_csv)
+    table = read_path_table(paths_csv, path_sep=path_sep)
     read_seconds = time.perf_counter() - started
     t0 = time.perf_counter()
     data = prepare_paths(table)
@@ -316,9 +319,13 @@ def _print_credit(credit: dict, measure: str) -> None:
 
 
 def cmd_attribute(args) -> int:
+    from journeysim.cli._args import check_out
     from journeysim.errors import InputError
 
+    check_out(args.out)
     methods = _methods(args.methods)
+    if args.sep is not None and args.paths is None:
+        raise InputError("--sep applies to a path table (PATHS.csv), not to --scenario", "journeysim attribute")
     if (args.paths is None) == (args.scenario is None):
         raise InputError("give either a path table (PATHS.csv) or --scenario SCENARIO, not both or neither",
                          "journeysim attribute")
@@ -329,7 +336,7 @@ def cmd_attribute(args) -> int:
             raise InputError(f"{', '.join(extra)} only apply with --scenario", "journeysim attribute")
         summary = run_attribute(args.paths, Path(args.out), methods=methods, seed=0 if args.seed is None else args.seed,
                                 measure=args.measure,
-                                n_permutations=args.permutations)
+                                n_permutations=args.permutations, path_sep=args.sep)
         credit = summary.get("credit", {})
         if not args.quiet and credit:
             _print_credit(credit, args.measure)
@@ -376,6 +383,12 @@ def _positive_int(text: str) -> int:
     return check(text)
 
 
+def _non_negative_int(text: str) -> int:
+    from journeysim.cli._args import non_negative_int as check
+
+    return check(text)
+
+
 def register(sub) -> None:
     a = sub.add_parser("attribute", help="attribute conversions of a path table (or of a simulated scenario, "
                                          "with the true incremental conversions) to channels")
@@ -384,8 +397,10 @@ def register(sub) -> None:
     a.add_argument("--scenario", help="simulate this scenario instead, and compare with the truth")
     a.add_argument("--methods", help="comma-separated: first,last,linear,markov1,markov2,markov3,shapley (default: all)")
     a.add_argument("--measure", choices=["conversions", "value"], default="conversions")
-    a.add_argument("--permutations", type=int, default=2000, help="Shapley permutations beyond 12 channels")
-    a.add_argument("--seed", type=int, default=None,
+    a.add_argument("--sep", metavar="SEP", help="separator between touchpoints in the path column: '>', '->', '|' or "
+                                                 "',' (default: detected; a file mixing them is refused)")
+    a.add_argument("--permutations", type=_positive_int, default=2000, help="Shapley permutations beyond 12 channels")
+    a.add_argument("--seed", type=_non_negative_int, default=None,
                    help="seed (Shapley sampling for a path table, default 0; the simulation with --scenario, "
                         "default the scenario's)")
     a.add_argument("--agents", type=_positive_int, help="with --scenario: agents simulated")

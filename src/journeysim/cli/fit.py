@@ -127,7 +127,15 @@ def _num(x: float) -> str:
 
 
 def register(sub) -> None:
-    from journeysim.cli._args import chains_int, draws_int, non_negative_int, positive_int, probability, steps_int
+    from journeysim.cli._args import (
+        agents_int,
+        chains_int,
+        draws_int,
+        non_negative_int,
+        positive_int,
+        probability,
+        steps_int,
+    )
 
     f = sub.add_parser("fit", help="calibrate a scenario's uncertain parameters on observed weekly data",
                        description="Calibrate a scenario's uncertain parameters on observed weekly data. Sampler "
@@ -149,7 +157,7 @@ def register(sub) -> None:
     f.add_argument("--coords", choices=["log", "softplus"],
                    help="sampler coordinates of lognormal parameters (default log; softplus: fewer gradients per "
                         "draw when the data pin the effects down, e.g. the retail example; same model)")
-    f.add_argument("--abc-agents", type=positive_int, default=2000, metavar="N", help="abc: agents per simulation")
+    f.add_argument("--abc-agents", type=agents_int, default=2000, metavar="N", help="abc: agents per simulation")
     f.add_argument("--scheduler", metavar="ADDRESS",
                    help="abc: where the agent runs go: a Dask scheduler (tcp://host:8786), or inline, local:N, dask:N")
     f.add_argument("--workers", type=positive_int, help="abc: local worker processes (default: one per core)")

@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from journeysim.cli._args import log_agents_int, non_negative_int, positive_int, weeks_int
+from journeysim.cli._args import agents_int, log_agents_int, non_negative_int, weeks_int
 from journeysim.errors import InputError, JourneysimError
 
 __all__ = ['main', 'build_parser']
@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="simulate a scenario; write dataset, plots and summary")
     r.add_argument("scenario", help="scenario YAML file")
-    r.add_argument("--agents", type=positive_int, help="agents to simulate (default: the scenario's)")
+    r.add_argument("--agents", type=agents_int, help="agents to simulate (default: the scenario's)")
     r.add_argument("--seed", type=non_negative_int, help="random seed (default: the scenario's)")
     r.add_argument("--weeks", type=weeks_int, help="horizon in weeks (default: the scenario's)")
     r.add_argument("--engine", choices=["agents", "twin"], default="agents", help="agent engine or mean-field twin")
