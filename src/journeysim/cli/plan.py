@@ -147,10 +147,13 @@ def check_plans(sc, data, plans, horizon: int) -> None:
     """Load every plan once before any work: a bad or implausible plan is refused naming its file."""
     from journeysim.cli.validate import check_plan_plausible
     from journeysim.io.planfile import baseline_plan, load_plan
+    from journeysim.model.plan import check_plan
 
     base = baseline_plan(sc, data, horizon)
     for p in plans:
-        check_plan_plausible(load_plan(p, sc, baseline=base, horizon=horizon), data, str(p))
+        plan = load_plan(p, sc, baseline=base, horizon=horizon)
+        check_plan(plan, sc.structure, horizon, str(p))  # (no spend on an owned channel)
+        check_plan_plausible(plan, data, str(p))
 
 
 def _data_warnings(fit, data) -> list[str]:

@@ -51,7 +51,7 @@ def check_scenario(path: str | Path, *, data: str | Path | None = None, horizon:
     from journeysim.inference.support import data_support
     from journeysim.io.observed import check_observations, read_observed
     from journeysim.io.planfile import baseline_plan, load_plan
-    from journeysim.model.plan import Plan
+    from journeysim.model.plan import Plan, check_plan
     from journeysim.model.scenario import load_scenario
 
     sc = load_scenario(path)
@@ -75,6 +75,7 @@ def check_scenario(path: str | Path, *, data: str | Path | None = None, horizon:
         if not f.is_file():
             raise InputError(f"file not found: {f}", f"{where}: plans[{i}]")
         plan = load_plan(f, sc, baseline=base, horizon=horizon)
+        check_plan(plan, sc.structure, horizon, str(f))  # (no spend on an owned channel)
         check_plan_plausible(plan, observed, str(f))
     notes = data_support(sc, observed) if observed is not None else []
     return sc, observed, space, notes

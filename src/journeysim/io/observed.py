@@ -8,6 +8,7 @@ the row (as numbered in the file, header = row 1) and the column.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,7 +114,9 @@ def read_observed(path: str | Path, scenario, *, ignore_columns: tuple[str, ...]
     if "date" not in df.columns:
         raise InputError("no 'date' column" + did_you_mean("date", df.columns), where)
 
-    dates = pd.to_datetime(df["date"], errors="coerce")
+    with warnings.catch_warnings():  # (pandas warns when one bad cell stops it inferring the format)
+        warnings.simplefilter("ignore", UserWarning)
+        dates = pd.to_datetime(df["date"], errors="coerce")
     if dates.isna().any():
         i = int(np.argmax(dates.isna().to_numpy()))
         raise InputError(f"row {i + 2}, column date: '{df['date'].iloc[i]}' is not a date", where)
