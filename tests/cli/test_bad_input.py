@@ -407,3 +407,57 @@ def test_fractional_path_counts_with_crlf_and_bom_still_work(tmp_path, capsys):
     code, _, err = run(["attribute", csv, "--out", out, "--methods", "last", "--quiet"], capsys)
     assert code == 0, err
     assert json.loads((out / "summary.json").read_text())["credit"]["last"] == {"télé": 0.0, "e-mail": 4.0}
+
+
+# --------------------------------------------------------------------------------------------
+# a fit that fails after sampling leaves nothing; its summary keeps the data warnings
+
+
+def _fake_calibrate(monkeypatch):
+    """``calibrate`` replaced by the scenario's own parameters (no sampling), with the info a fit records."""
+    import journeysim.inference.sampling as sampling
+    from journeysim.inference.posterior import known_fit
+
+    def calibrate(sc, data, **kw):
+        fit = known_fit(sc, draws=20, spread=0.05, seed=3)
+        return dataclasses.replace(fit, info={**fit.info, "method": "nuts", "seed": 0, "seconds": 0.0, "max_rhat": 1.0,
+                                              "min_ess_bulk": 400.0, "divergences": 0, "weeks": data.weeks})
+
+    monkeypatch.setattr(sampling, "calibrate", calibrate)
+
+
+def test_fit_failing_after_sampling_leaves_no_output(shop, tmp_path, capsys, monkeypatch):
+    import journeysim.inference.checks
+
+    _fake_calibrate(monkeypatch)
+
+    def broken(*a, **k):
+        raise RuntimeError("posterior predictive failed")
+
+    monkeypatch.setattr(journeysim.inference.checks, "posterior_predictive", broken)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="posterior predictive failed"):
+        main(["fit", str(shop / "shop.yaml"), "--out", str(out), "--quiet"])
+    nothing_written(tmp_path, out)
+
+
+def test_fit_summary_keeps_the_data_warnings(shop, tmp_path, capsys, monkeypatch):
+    import json
+
+    _fake_calibrate(monkeypatch)
+    _observed(shop, spend_social=0.0)
+    out = tmp_path / "out"
+    code, stdout, err = run(["fit", shop / "shop.yaml", "--out", out], capsys)
+    assert code == 0, err
+    s = json.loads((out / "summary.json").read_text())
+    assert any("'social' never spent" in w for w in s["data_warnings"])
+    assert any("'social' never spent" in w for w in s["warnings"])
+    assert "warning:" in err and "'social' never spent" in stdout
+    assert sorted(os.listdir(out)) == ["diagnostics.csv", "fit.json", "posterior.nc", "ppc.png", "summary.json"]
+
+
+def test_optimize_refuses_an_implausible_budget_before_work(shop, fit_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    refused(["optimize", shop / "shop.yaml", "--posterior", fit_dir, "--budget", "1e15", "--out", out],
+            capsys, "--budget", "a week")
+    nothing_written(tmp_path, out)

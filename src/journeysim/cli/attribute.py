@@ -352,6 +352,10 @@ def _cmd_truth(args, methods) -> int:
     if args.measure != "conversions":
         raise InputError("--measure value is not available with --scenario (the truth counts conversions)",
                          "--measure")
+    from journeysim.cli._args import check_memory
+
+    if args.agents:
+        check_memory(args.agents, "--agents")
     channels = [c.strip() for c in args.channels.split(",")] if args.channels else None
     progress = None if args.quiet else (lambda m: print(f"  {m}", file=sys.stderr, flush=True))
     summary = run_truth(args.scenario, Path(args.out), methods=methods, replications=args.replications or 3,
@@ -383,6 +387,18 @@ def _positive_int(text: str) -> int:
     return check(text)
 
 
+def _agents_int(text: str) -> int:
+    from journeysim.cli._args import agents_int
+
+    return agents_int(text)
+
+
+def _weeks_int(text: str) -> int:
+    from journeysim.cli._args import weeks_int
+
+    return weeks_int(text)
+
+
 def _non_negative_int(text: str) -> int:
     from journeysim.cli._args import non_negative_int as check
 
@@ -403,8 +419,8 @@ def register(sub) -> None:
     a.add_argument("--seed", type=_non_negative_int, default=None,
                    help="seed (Shapley sampling for a path table, default 0; the simulation with --scenario, "
                         "default the scenario's)")
-    a.add_argument("--agents", type=_positive_int, help="with --scenario: agents simulated")
-    a.add_argument("--weeks", type=_positive_int, help="with --scenario: horizon in weeks")
+    a.add_argument("--agents", type=_agents_int, help="with --scenario: agents simulated")
+    a.add_argument("--weeks", type=_weeks_int, help="with --scenario: horizon in weeks")
     a.add_argument("--replications", type=_positive_int, help="with --scenario: replications averaged (default 3)")
     a.add_argument("--log-agents", type=_positive_int,
                    help="with --scenario: agents whose journeys make the path table (default all, up to 10,000; each logs every touch)")

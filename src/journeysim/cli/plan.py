@@ -208,19 +208,20 @@ def cmd_compare(args) -> int:
 
 
 def cmd_optimize(args) -> int:
-    import numpy as np
-
     from journeysim._util.files import staged_dir
-    from journeysim.cli.validate import check_plan_plausible
-    from journeysim.model.plan import Plan
+    from journeysim.cli.validate import PLAUSIBLE_FACTOR
+    from journeysim.errors import InputError
     from journeysim.planning.history import prepare
     from journeysim.planning.optimization import optimize, parse_bounds, response_curves
 
     sc, data, fit, notes = _start(args, plans=False)
     out = Path(args.out)
     bounds = parse_bounds(args.bounds, sc.structure.channels)
-    check_plan_plausible(Plan(np.full((1, 1), args.budget / args.horizon), ("all channels",), "budget"), data,
-                         "--budget")
+    observed = float(data.plan.spend.sum(axis=1).max())
+    if observed > 0 and args.budget / args.horizon > PLAUSIBLE_FACTOR * observed:
+        raise InputError(f"{args.budget:,.4g} over {args.horizon} weeks is {args.budget / args.horizon:,.4g} a week, "
+                         f"more than {PLAUSIBLE_FACTOR:,.0f}x the largest observed weekly spend ({observed:,.4g}); "
+                         f"the budget is the total over the horizon", "--budget")
     history = prepare(sc, fit, data, max_draws=args.draws, allow_unconverged=args.allow_unconverged)
     res = optimize(history, budget=args.budget, horizon=args.horizon, tail=args.tail,
                    bounds=bounds, objective=args.objective,

@@ -234,9 +234,9 @@ class FitSpec(Strict):
     :func:`~journeysim.inference.sampling.calibrate` use them unless told otherwise; omitted keys keep the
     command's defaults)."""
 
-    draws: int | None = Field(None, gt=0, description="posterior draws per chain")
-    tune: int | None = Field(None, ge=0, description="tuning (warm-up) steps per chain")
-    chains: int | None = Field(None, gt=0, description="chains")
+    draws: int | None = Field(None, gt=0, le=1_000_000, description="posterior draws per chain")
+    tune: int | None = Field(None, ge=0, le=1_000_000, description="tuning (warm-up) steps per chain")
+    chains: int | None = Field(None, gt=0, le=64, description="chains")
     target_accept: float | None = Field(None, gt=0, lt=1, description="NUTS target acceptance")
     coords: Literal["log", "softplus"] | None = Field(None, description="sampler coordinates of lognormal parameters")
     sampler: Literal["nutpie", "pymc", "numpyro"] | None = None
