@@ -261,3 +261,19 @@ def test_a_broken_path_table_is_refused_naming_the_line(case, capsys, tmp_path_f
     out = d / "out"
     check_refused(["attribute", f, "--out", out, "--quiet", "--methods", "last"], capsys, str(f), where)
     assert not out.exists()
+
+
+@SETTINGS
+@given(week=st.integers(1, 26), col=st.sampled_from(["spend_display", "spend_social", "spend_search"]),
+       bad=st.sampled_from(["inf", "-inf", "nan", "", "-5", "abc", "1e400"]))
+def test_a_broken_cell_of_a_plan_csv_is_refused_naming_row_and_column(week, col, bad, shop_dir, capsys):
+    rows = [["week", "spend_display", "spend_social", "spend_search"]]
+    rows += [[str(w), "1000", "2000", "1500"] for w in range(1, 27)]
+    rows[week][rows[0].index(col)] = bad
+    plan = shop_dir / "plans" / "broken.csv"
+    plan.write_text("\n".join(",".join(r) for r in rows) + "\n")
+    sc = yaml.safe_load((shop_dir / "shop.yaml").read_text())
+    sc["plans"] = ["plans/broken.csv"]
+    f = shop_dir / "with_csv_plan.yaml"
+    f.write_text(yaml.safe_dump(sc))
+    check_refused(["validate", f], capsys, str(plan), f"row {week + 1}", col)
