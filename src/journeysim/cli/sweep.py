@@ -13,7 +13,7 @@ _MAX_ROWS = 40
 
 def cmd_sweep(args) -> int:
     from journeysim._util.files import save_figure, write_json
-    from journeysim.cli._args import check_out
+    from journeysim.cli._args import check_memory, check_out
     from journeysim.cli.tables import format_table
     from journeysim.errors import InputError
     from journeysim.model.output import save_dataset
@@ -21,6 +21,8 @@ def cmd_sweep(args) -> int:
     from journeysim.scale.sweeps import summarize_sweep, sweep
 
     check_out(args.out)
+    if args.agents:
+        check_memory(args.agents, "--agents", runs=args.workers or 1)
     if args.scheduler and args.workers:
         raise InputError("give --workers (local processes) or --scheduler (a Dask cluster), not both", "--workers")
     spec = args.scheduler or (f"local:{args.workers}" if args.workers else None)
