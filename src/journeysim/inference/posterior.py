@@ -124,7 +124,8 @@ def require_converged(fit: Fit, allow: bool) -> None:
             return format(v, fmt) if isinstance(v, (int, float)) and v == v else "undefined"
 
         if num("max_rhat", ".3f") == "undefined":  # (one chain, or a fit.json without diagnostics)
-            chains = f"{i['chains']} chain(s)" if "chains" in i else "no recorded diagnostics"
+            n = i.get("chains")
+            chains = f"{n} chain{'s' if n != 1 else ''}" if n is not None else "no recorded diagnostics"
             raise InputError(f"convergence cannot be checked: r-hat is undefined ({chains}; it needs at least two "
                              "chains); refit with --chains 2 or more, or pass --allow-unconverged to use it anyway",
                              str(i.get("fit_dir", "--posterior")))
