@@ -461,3 +461,13 @@ def test_optimize_refuses_an_implausible_budget_before_work(shop, fit_dir, tmp_p
     refused(["optimize", shop / "shop.yaml", "--posterior", fit_dir, "--budget", "1e15", "--out", out],
             capsys, "--budget", "a week")
     nothing_written(tmp_path, out)
+
+
+def test_out_that_cannot_be_written_is_refused_first(shop, tmp_path, capsys, monkeypatch):
+    import journeysim.cli._args
+
+    # (the tests may run as root, for whom every directory is writable: pretend this one is not)
+    monkeypatch.setattr(journeysim.cli._args.os, "access", lambda path, mode: False)
+    out = tmp_path / "locked" / "out"
+    refused(["fit", shop / "shop.yaml", "--out", out], capsys, "--out", "permission denied")
+    nothing_written(tmp_path, out)
