@@ -129,12 +129,9 @@ def _num(x: float) -> str:
 def register(sub) -> None:
     from journeysim.cli._args import (
         agents_int,
-        chains_int,
-        draws_int,
         non_negative_int,
         positive_int,
         probability,
-        steps_int,
     )
 
     f = sub.add_parser("fit", help="calibrate a scenario's uncertain parameters on observed weekly data",
@@ -145,9 +142,10 @@ def register(sub) -> None:
     f.add_argument("--data", help="observed weekly CSV (default: the scenario's data:)")
     f.add_argument("--out", default="out/fit", help="output directory")
     # (sampler settings: a flag given wins, else the scenario's fit: section, else the default named)
-    f.add_argument("--draws", type=draws_int, help="draws per chain (default 1000)")
-    f.add_argument("--tune", type=steps_int, help="tuning steps per chain (default 1000)")
-    f.add_argument("--chains", type=chains_int, help="chains (default 4)")
+    # (sizes are checked by calibrate's fit_settings, before any work, naming the setting)
+    f.add_argument("--draws", type=int, help="draws per chain (default 1000)")
+    f.add_argument("--tune", type=int, help="tuning steps per chain (default 1000)")
+    f.add_argument("--chains", type=int, help="chains (default 4)")
     f.add_argument("--sampler", choices=["nutpie", "pymc", "numpyro"], help="NUTS sampler (default nutpie)")
     f.add_argument("--method", choices=["nuts", "abc"], default="nuts",
                    help="nuts: the twin as likelihood; abc: the agent engine with SMC (small sizes)")
