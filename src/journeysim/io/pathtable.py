@@ -4,7 +4,9 @@ A *path table* has one row per distinct path and the columns
 
 ``path``
     The touchpoints of the path in order, separated by ``" > "`` (``"tv > search > email"``).
-    A conversion without any touch is the path ``"(direct)"``.
+    A conversion without any touch is the path ``"(direct)"``. Files may use another separator
+    (``->``, ``|``, or ``,`` inside a quoted field): :func:`read_path_table` detects it, or takes it
+    as ``path_sep``, and returns the canonical form; a file mixing separators is refused.
 ``total_conversions``
     How many journeys with this path ended in a conversion.
 ``total_conversion_value``
@@ -168,9 +170,9 @@ def _normalise_paths(
 #: :func:`read_path_table`) detects which one a file uses. ``"->"`` is looked for before ``">"``.
 PATH_SEPARATORS = ("->", ">", "|", ",")
 
-# a touchpoint: starts and ends with a letter or digit (any script), with spaces and - _ . & ' + / inside;
+# a touchpoint: starts and ends with a letter, digit or _ (any script), with spaces and - . & ' + / inside;
 # or a label in parentheses such as (direct)
-_TOUCHPOINT = re.compile(r"^(?:[^\W_](?:[\w .&'+/-]*[^\W_])?|_?\w[\w .&'+/-]*\w|\(\w[\w .-]*\))$")
+_TOUCHPOINT = re.compile(r"^(?:\w(?:[\w .&'+/-]*\w)?|\(\w[\w .-]*\))$")
 
 
 def _separators_in(text: str) -> list[str]:
