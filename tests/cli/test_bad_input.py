@@ -468,3 +468,18 @@ def test_out_that_cannot_be_written_is_refused_first(shop, tmp_path, capsys, mon
     out = tmp_path / "locked" / "out"
     refused(["fit", shop / "shop.yaml", "--out", out], capsys, "--out", "permission denied")
     nothing_written(tmp_path, out)
+
+
+def test_attribute_failing_while_plotting_leaves_nothing(tmp_path, capsys, monkeypatch):
+    import journeysim.plots.attribution
+
+    def broken(*a, **k):
+        raise RuntimeError("cannot draw")
+
+    monkeypatch.setattr(journeysim.plots.attribution, "plot_comparison", broken)
+    csv = tmp_path / "paths.csv"
+    csv.write_text(HEADER + "tv > search,3,10\nsearch,1,4\n")
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="cannot draw"):
+        main(["attribute", str(csv), "--out", str(out), "--quiet"])
+    nothing_written(tmp_path, out)

@@ -110,7 +110,7 @@ def run_attribute(
     """
     import json
 
-    from journeysim._util.files import save_figure
+    from journeysim._util.files import save_figure, staged_dir
     from journeysim._util.version import VERSION as __version__
     from journeysim.plots.attribution import plot_comparison, plot_credit
 
@@ -128,73 +128,70 @@ def run_attribute(
     frame, details, timings = compute_methods(
         data, names, measure=measure, max_exact=max_exact, n_permutations=n_permutations, seed=seed
     )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create directory: {exc.strerror or exc}", where=str(out)) from exc
+    final = out
+    with staged_dir(final) as out:  # (all outputs or none; `out` is the staging directory inside)
+        files: dict[str, Any] = {"table": "attribution.csv", "summary": "summary.json", "plots": []}
+        with atomic_path(out / "attribution.csv") as tmp:
+            frame.to_csv(tmp, lineterminator="\n")
 
-    files: dict[str, Any] = {"table": "attribution.csv", "summary": "summary.json", "plots": []}
-    with atomic_path(out / "attribution.csv") as tmp:
-        frame.to_csv(tmp, lineterminator="\n")
+        t0 = time.perf_counter()
+        shapley = details.get("shapley")
+        if plots:
+            label = "conversions credited" if measure == "conversions" else "conversion value credited"
+            for name in names:
+                errors = shapley.standard_errors if name == "shapley" and not shapley.exact else None
+                fig = plot_credit(frame[name], errors=errors, title=f"Attribution: {name}", xlabel=label)
+                file = f"attribution_{name}.png"
+                save_figure(fig, out / file)
+                files["plots"].append(file)
+            save_figure(plot_comparison(frame, xlabel=label), out / "attribution_comparison.png")
+            files["plots"].append("attribution_comparison.png")
+        plot_seconds = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    shapley = details.get("shapley")
-    if plots:
-        label = "conversions credited" if measure == "conversions" else "conversion value credited"
-        for name in names:
-            errors = shapley.standard_errors if name == "shapley" and not shapley.exact else None
-            fig = plot_credit(frame[name], errors=errors, title=f"Attribution: {name}", xlabel=label)
-            file = f"attribution_{name}.png"
-            save_figure(fig, out / file)
-            files["plots"].append(file)
-        save_figure(plot_comparison(frame, xlabel=label), out / "attribution_comparison.png")
-        files["plots"].append("attribution_comparison.png")
-    plot_seconds = time.perf_counter() - t0
-
-    summary: dict[str, Any] = {
-        "journeysim_version": __version__,
-        "input": str(paths_csv),
-        "measure": measure,
-        "n_paths": data.n_paths,
-        "n_channels": int(data.channels.size),
-        "channels": [str(c) for c in data.channels],
-        "totals": {
-            "conversions": float(data.conversions.sum()),
-            "conversion_value": float(data.value.sum()),
-            "null": float(data.null.sum()),
-            "journeys": float(data.conversions.sum() + data.null.sum()),
-        },
-        "methods": names,
-        "credit": {name: _to_dict(frame[name]) for name in names},
-        "markov": {
-            name: {
-                "order": res.order,
-                "conversion_probability": res.conversion_probability,
-                "removal_effects": _to_dict(res.removal_effects),
-                "n_states": res.n_states,
-            }
-            for name, res in details.items()
-            if isinstance(res, MarkovResult)
-        },
-        "timings_seconds": {
-            "read": read_seconds,
-            "prepare": prepare_seconds,
-            **timings,
-            "plots": plot_seconds,
-        },
-        "files": files,
-    }
-    if shapley is not None:
-        summary["shapley"] = {
-            "exact": shapley.exact,
-            "max_exact": max_exact,
-            "n_permutations": shapley.n_permutations,
-            "seed": seed if seed is None or isinstance(seed, int) else repr(seed),
-            "standard_errors": _to_dict(shapley.standard_errors),
+        summary: dict[str, Any] = {
+            "journeysim_version": __version__,
+            "input": str(paths_csv),
+            "measure": measure,
+            "n_paths": data.n_paths,
+            "n_channels": int(data.channels.size),
+            "channels": [str(c) for c in data.channels],
+            "totals": {
+                "conversions": float(data.conversions.sum()),
+                "conversion_value": float(data.value.sum()),
+                "null": float(data.null.sum()),
+                "journeys": float(data.conversions.sum() + data.null.sum()),
+            },
+            "methods": names,
+            "credit": {name: _to_dict(frame[name]) for name in names},
+            "markov": {
+                name: {
+                    "order": res.order,
+                    "conversion_probability": res.conversion_probability,
+                    "removal_effects": _to_dict(res.removal_effects),
+                    "n_states": res.n_states,
+                }
+                for name, res in details.items()
+                if isinstance(res, MarkovResult)
+            },
+            "timings_seconds": {
+                "read": read_seconds,
+                "prepare": prepare_seconds,
+                **timings,
+                "plots": plot_seconds,
+            },
+            "files": files,
         }
-    summary["timings_seconds"]["total"] = time.perf_counter() - started
-    with atomic_path(out / "summary.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        if shapley is not None:
+            summary["shapley"] = {
+                "exact": shapley.exact,
+                "max_exact": max_exact,
+                "n_permutations": shapley.n_permutations,
+                "seed": seed if seed is None or isinstance(seed, int) else repr(seed),
+                "standard_errors": _to_dict(shapley.standard_errors),
+            }
+        summary["timings_seconds"]["total"] = time.perf_counter() - started
+        with atomic_path(out / "summary.json") as tmp:
+            tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 
 
