@@ -93,7 +93,8 @@ def test_more_agents_than_people_exits_2(out_dir, capsys):
 
 
 def test_failure_while_writing_leaves_no_partial_file(out_dir, monkeypatch):
-    """A plot that fails half-way through writing leaves neither its file nor a temporary file."""
+    """A plot that fails half-way through writing leaves no output at all: neither its file, nor the
+    files written before it, nor a temporary file or staging directory (issue 19)."""
     import journeysim.plots.simulation
 
     class Broken:
@@ -105,10 +106,8 @@ def test_failure_while_writing_leaves_no_partial_file(out_dir, monkeypatch):
     monkeypatch.setattr(journeysim.plots.simulation, "plot_flows", lambda ds: Broken())
     with pytest.raises(RuntimeError, match="disk full"):
         main(["run", FUNNEL, "--engine", "twin", "--weeks", "2", "--out", str(out_dir), "--quiet"])
-    files = set(os.listdir(out_dir))
-    assert "flows.png" not in files and "summary.json" not in files
-    assert files == {"simulation.nc", "stages.png"}
-    assert no_partial_files(out_dir)
+    assert not out_dir.exists()
+    assert os.listdir(out_dir.parent) == []  # (no staging directory left beside it)
 
 
 def test_rerun_replaces_outputs_whole(out_dir):

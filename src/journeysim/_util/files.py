@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import numpy as np
 
 from journeysim.errors import InputError
 
-__all__ = ['atomic_path', 'write_json', 'write_text', 'save_figure', 'to_jsonable']
+__all__ = ['atomic_path', 'staged_dir', 'write_json', 'write_text', 'save_figure', 'to_jsonable']
 
 
 @contextlib.contextmanager
@@ -50,6 +51,37 @@ def atomic_path(path: str | os.PathLike[str], *, make_dirs: bool = True) -> Iter
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def staged_dir(out: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a fresh hidden directory beside ``out`` to write a command's outputs into.
+
+    If the block succeeds, every file written there is moved into ``out`` (created if needed; sub-
+    directories kept; existing files of the same name replaced, each by :func:`os.replace`); on any
+    error the staging directory is removed and ``out`` is left as it was. So a command that fails
+    after its work started (a plot that cannot be drawn, a summary that cannot be computed) leaves
+    no partial output.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is not a directory", where=str(out))
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        stage = parent / f".{out.name}.{secrets.token_hex(6)}.partial"
+        stage.mkdir()
+    except OSError as exc:
+        raise InputError(f"cannot write here: {exc.strerror or exc}", where=str(parent)) from exc
+    try:
+        yield stage
+        files = sorted(p for p in stage.rglob("*") if p.is_file())
+        for f in files:
+            target = out / f.relative_to(stage)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(f, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def to_jsonable(x: Any) -> Any:

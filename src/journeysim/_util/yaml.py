@@ -55,18 +55,46 @@ def read_yaml(path: Path, what: str = "a scenario file", keys: str = "market:, p
     return raw
 
 
+#: pydantic's wording of a few errors, in the words of a scenario file.
+_MESSAGES = {
+    "finite_number": "must be a finite number (NaN and infinity are not allowed)",
+}
+
+
+def _user_loc(err: dict) -> tuple[str, ...]:
+    loc = [str(x) for x in err["loc"] if not str(x).startswith(("function-", "union["))]
+    # pydantic reports union members by type name; keep the user's key path only
+    return tuple(x for x in loc if x not in ("JourneySpec", "str", "float", "list[float]", "int", "tuple[int, int]"))
+
+
+def _most_specific(errors: list[dict]) -> list[dict]:
+    """Of a union's failed alternatives, keep those that got furthest.
+
+    ``spend: {tv: [1, .inf]}`` fails as a number (at ``spend.tv``) and as a list (at ``spend.tv.3``);
+    the second names the place. At one place, a wrong value beats "should be a valid <type>".
+    """
+    locs = [_user_loc(e) for e in errors]
+    out = []
+    for i, err in enumerate(errors):
+        deeper = any(len(o) > len(locs[i]) and o[:len(locs[i])] == locs[i] for o in locs)
+        typed = err["type"].endswith("_type") and any(
+            o == locs[i] and not errors[j]["type"].endswith("_type") for j, o in enumerate(locs) if j != i)
+        if not (deeper or typed):
+            out.append(err)
+    return out or errors
+
+
 def format_validation(exc: ValidationError) -> str:
     lines = []
     seen = set()
-    for err in exc.errors():
-        loc = [str(x) for x in err["loc"] if not str(x).startswith(("function-", "union["))]
-        # pydantic reports union members by type name; keep the user's key path only
-        loc = [x for x in loc if x not in ("JourneySpec", "str", "float", "list[float]", "int", "tuple[int, int]")]
+    for err in _most_specific(exc.errors()):
+        loc = list(_user_loc(err))
         msg = err["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
         if err["type"] == "missing":
             msg = "required key is missing"
+        msg = _MESSAGES.get(err["type"], msg)
         key = (".".join(loc), msg)
         if key in seen:
             continue

@@ -58,6 +58,7 @@ def run_attribute(
     max_exact: int = 12,
     n_permutations: int = 2000,
     plots: bool = True,
+    path_sep: str | None = None,
 ) -> dict[str, Any]:
     """Read a path table, attribute it, and write the results to a directory.
 
@@ -77,6 +78,8 @@ def run_attribute(
         See :func:`attribute`.
     plots
         Whether to draw the PNG charts.
+    path_sep
+        Separator between touchpoints (see :func:`~journeysim.io.pathtable.read_path_table`; default: detected).
 
     Returns
     -------
@@ -107,7 +110,7 @@ def run_attribute(
     """
     import json
 
-    from journeysim._util.files import save_figure
+    from journeysim._util.files import save_figure, staged_dir
     from journeysim._util.version import VERSION as __version__
     from journeysim.plots.attribution import plot_comparison, plot_credit
 
@@ -117,7 +120,7 @@ def run_attribute(
     if out.exists() and not out.is_dir():
         raise InputError("exists and is not a directory", where=str(out))
     started = time.perf_counter()
-    table = read_path_table(paths_csv)
+    table = read_path_table(paths_csv, path_sep=path_sep)
     read_seconds = time.perf_counter() - started
     t0 = time.perf_counter()
     data = prepare_paths(table)
@@ -125,73 +128,70 @@ def run_attribute(
     frame, details, timings = compute_methods(
         data, names, measure=measure, max_exact=max_exact, n_permutations=n_permutations, seed=seed
     )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create directory: {exc.strerror or exc}", where=str(out)) from exc
+    final = out
+    with staged_dir(final) as out:  # (all outputs or none; `out` is the staging directory inside)
+        files: dict[str, Any] = {"table": "attribution.csv", "summary": "summary.json", "plots": []}
+        with atomic_path(out / "attribution.csv") as tmp:
+            frame.to_csv(tmp, lineterminator="\n")
 
-    files: dict[str, Any] = {"table": "attribution.csv", "summary": "summary.json", "plots": []}
-    with atomic_path(out / "attribution.csv") as tmp:
-        frame.to_csv(tmp, lineterminator="\n")
+        t0 = time.perf_counter()
+        shapley = details.get("shapley")
+        if plots:
+            label = "conversions credited" if measure == "conversions" else "conversion value credited"
+            for name in names:
+                errors = shapley.standard_errors if name == "shapley" and not shapley.exact else None
+                fig = plot_credit(frame[name], errors=errors, title=f"Attribution: {name}", xlabel=label)
+                file = f"attribution_{name}.png"
+                save_figure(fig, out / file)
+                files["plots"].append(file)
+            save_figure(plot_comparison(frame, xlabel=label), out / "attribution_comparison.png")
+            files["plots"].append("attribution_comparison.png")
+        plot_seconds = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    shapley = details.get("shapley")
-    if plots:
-        label = "conversions credited" if measure == "conversions" else "conversion value credited"
-        for name in names:
-            errors = shapley.standard_errors if name == "shapley" and not shapley.exact else None
-            fig = plot_credit(frame[name], errors=errors, title=f"Attribution: {name}", xlabel=label)
-            file = f"attribution_{name}.png"
-            save_figure(fig, out / file)
-            files["plots"].append(file)
-        save_figure(plot_comparison(frame, xlabel=label), out / "attribution_comparison.png")
-        files["plots"].append("attribution_comparison.png")
-    plot_seconds = time.perf_counter() - t0
-
-    summary: dict[str, Any] = {
-        "journeysim_version": __version__,
-        "input": str(paths_csv),
-        "measure": measure,
-        "n_paths": data.n_paths,
-        "n_channels": int(data.channels.size),
-        "channels": [str(c) for c in data.channels],
-        "totals": {
-            "conversions": float(data.conversions.sum()),
-            "conversion_value": float(data.value.sum()),
-            "null": float(data.null.sum()),
-            "journeys": float(data.conversions.sum() + data.null.sum()),
-        },
-        "methods": names,
-        "credit": {name: _to_dict(frame[name]) for name in names},
-        "markov": {
-            name: {
-                "order": res.order,
-                "conversion_probability": res.conversion_probability,
-                "removal_effects": _to_dict(res.removal_effects),
-                "n_states": res.n_states,
-            }
-            for name, res in details.items()
-            if isinstance(res, MarkovResult)
-        },
-        "timings_seconds": {
-            "read": read_seconds,
-            "prepare": prepare_seconds,
-            **timings,
-            "plots": plot_seconds,
-        },
-        "files": files,
-    }
-    if shapley is not None:
-        summary["shapley"] = {
-            "exact": shapley.exact,
-            "max_exact": max_exact,
-            "n_permutations": shapley.n_permutations,
-            "seed": seed if seed is None or isinstance(seed, int) else repr(seed),
-            "standard_errors": _to_dict(shapley.standard_errors),
+        summary: dict[str, Any] = {
+            "journeysim_version": __version__,
+            "input": str(paths_csv),
+            "measure": measure,
+            "n_paths": data.n_paths,
+            "n_channels": int(data.channels.size),
+            "channels": [str(c) for c in data.channels],
+            "totals": {
+                "conversions": float(data.conversions.sum()),
+                "conversion_value": float(data.value.sum()),
+                "null": float(data.null.sum()),
+                "journeys": float(data.conversions.sum() + data.null.sum()),
+            },
+            "methods": names,
+            "credit": {name: _to_dict(frame[name]) for name in names},
+            "markov": {
+                name: {
+                    "order": res.order,
+                    "conversion_probability": res.conversion_probability,
+                    "removal_effects": _to_dict(res.removal_effects),
+                    "n_states": res.n_states,
+                }
+                for name, res in details.items()
+                if isinstance(res, MarkovResult)
+            },
+            "timings_seconds": {
+                "read": read_seconds,
+                "prepare": prepare_seconds,
+                **timings,
+                "plots": plot_seconds,
+            },
+            "files": files,
         }
-    summary["timings_seconds"]["total"] = time.perf_counter() - started
-    with atomic_path(out / "summary.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        if shapley is not None:
+            summary["shapley"] = {
+                "exact": shapley.exact,
+                "max_exact": max_exact,
+                "n_permutations": shapley.n_permutations,
+                "seed": seed if seed is None or isinstance(seed, int) else repr(seed),
+                "standard_errors": _to_dict(shapley.standard_errors),
+            }
+        summary["timings_seconds"]["total"] = time.perf_counter() - started
+        with atomic_path(out / "summary.json") as tmp:
+            tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 
 
@@ -316,9 +316,13 @@ def _print_credit(credit: dict, measure: str) -> None:
 
 
 def cmd_attribute(args) -> int:
+    from journeysim.cli._args import check_out
     from journeysim.errors import InputError
 
+    check_out(args.out)
     methods = _methods(args.methods)
+    if args.sep is not None and args.paths is None:
+        raise InputError("--sep applies to a path table (PATHS.csv), not to --scenario", "journeysim attribute")
     if (args.paths is None) == (args.scenario is None):
         raise InputError("give either a path table (PATHS.csv) or --scenario SCENARIO, not both or neither",
                          "journeysim attribute")
@@ -329,7 +333,7 @@ def cmd_attribute(args) -> int:
             raise InputError(f"{', '.join(extra)} only apply with --scenario", "journeysim attribute")
         summary = run_attribute(args.paths, Path(args.out), methods=methods, seed=0 if args.seed is None else args.seed,
                                 measure=args.measure,
-                                n_permutations=args.permutations)
+                                n_permutations=args.permutations, path_sep=args.sep)
         credit = summary.get("credit", {})
         if not args.quiet and credit:
             _print_credit(credit, args.measure)
@@ -345,6 +349,10 @@ def _cmd_truth(args, methods) -> int:
     if args.measure != "conversions":
         raise InputError("--measure value is not available with --scenario (the truth counts conversions)",
                          "--measure")
+    from journeysim.cli._args import check_memory
+
+    if args.agents:
+        check_memory(args.agents, "--agents")
     channels = [c.strip() for c in args.channels.split(",")] if args.channels else None
     progress = None if args.quiet else (lambda m: print(f"  {m}", file=sys.stderr, flush=True))
     summary = run_truth(args.scenario, Path(args.out), methods=methods, replications=args.replications or 3,
@@ -376,6 +384,24 @@ def _positive_int(text: str) -> int:
     return check(text)
 
 
+def _agents_int(text: str) -> int:
+    from journeysim.cli._args import agents_int
+
+    return agents_int(text)
+
+
+def _weeks_int(text: str) -> int:
+    from journeysim.cli._args import weeks_int
+
+    return weeks_int(text)
+
+
+def _non_negative_int(text: str) -> int:
+    from journeysim.cli._args import non_negative_int as check
+
+    return check(text)
+
+
 def register(sub) -> None:
     a = sub.add_parser("attribute", help="attribute conversions of a path table (or of a simulated scenario, "
                                          "with the true incremental conversions) to channels")
@@ -384,12 +410,14 @@ def register(sub) -> None:
     a.add_argument("--scenario", help="simulate this scenario instead, and compare with the truth")
     a.add_argument("--methods", help="comma-separated: first,last,linear,markov1,markov2,markov3,shapley (default: all)")
     a.add_argument("--measure", choices=["conversions", "value"], default="conversions")
-    a.add_argument("--permutations", type=int, default=2000, help="Shapley permutations beyond 12 channels")
-    a.add_argument("--seed", type=int, default=None,
+    a.add_argument("--sep", metavar="SEP", help="separator between touchpoints in the path column: '>', '->', '|' or "
+                                                 "',' (default: detected; a file mixing them is refused)")
+    a.add_argument("--permutations", type=_positive_int, default=2000, help="Shapley permutations beyond 12 channels")
+    a.add_argument("--seed", type=_non_negative_int, default=None,
                    help="seed (Shapley sampling for a path table, default 0; the simulation with --scenario, "
                         "default the scenario's)")
-    a.add_argument("--agents", type=_positive_int, help="with --scenario: agents simulated")
-    a.add_argument("--weeks", type=_positive_int, help="with --scenario: horizon in weeks")
+    a.add_argument("--agents", type=_agents_int, help="with --scenario: agents simulated")
+    a.add_argument("--weeks", type=_weeks_int, help="with --scenario: horizon in weeks")
     a.add_argument("--replications", type=_positive_int, help="with --scenario: replications averaged (default 3)")
     a.add_argument("--log-agents", type=_positive_int,
                    help="with --scenario: agents whose journeys make the path table (default all, up to 10,000; each logs every touch)")

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 __all__ = ["register"]
 
 
 def cmd_backtest(args) -> int:
-    from journeysim._util.files import save_figure, write_json
-    from journeysim.cli._args import load_inputs
+    from journeysim._util.files import save_figure, staged_dir, write_json
+    from journeysim.cli._args import check_out, load_inputs
     from journeysim.cli.tables import format_table
     from journeysim.errors import JourneysimWarning
     from journeysim.inference.backtest import backtest
     from journeysim.plots.backtest import plot_backtest
 
+    out = check_out(args.out)
     sc, data, _ = load_inputs(args)  # (too few weeks for the folds: refused by backtest() before any fit)
-    out = Path(args.out)
 
     def progress(k, n, start, stop):
         if not args.quiet:
@@ -28,10 +27,11 @@ def cmd_backtest(args) -> int:
         warnings.simplefilter("ignore", JourneysimWarning)
         res = backtest(sc, data, folds=args.folds, horizon=args.horizon, draws=args.draws, tune=args.tune,
                        chains=args.chains, seed=args.seed, progress=progress)
-    save_figure(plot_backtest(res, f"Backtest: {sc.name}, {args.folds} folds of {args.horizon} weeks"),
-                out / "backtest.png")
-    summary = {"scenario": sc.name, "data": data.source, **res, "files": ["backtest.png", "summary.json"]}
-    write_json(summary, out / "summary.json")
+    with staged_dir(out) as stage:  # (all outputs or none)
+        save_figure(plot_backtest(res, f"Backtest: {sc.name}, {args.folds} folds of {args.horizon} weeks"),
+                    stage / "backtest.png")
+        summary = {"scenario": sc.name, "data": data.source, **res, "files": ["backtest.png", "summary.json"]}
+        write_json(summary, stage / "summary.json")
     if not args.quiet:
         rows = [[k.replace("_", " "), f"{v['weeks']:,}", f"{v['coverage_90']:.0%}", f"{v['crps']:,.4g}",
                  f"{v['crps_relative']:.1%}", f"{v['mape']:.1%}"] for k, v in sorted(res["kpis"].items())]
@@ -59,7 +59,7 @@ def register(sub) -> None:
     b.add_argument("--folds", type=positive_int, default=3, help="refits, each forecasting the next weeks (default 3)")
     b.add_argument("--horizon", type=positive_int, default=8, help="weeks forecast per fold (default 8)")
     b.add_argument("--draws", type=positive_int, help="draws per chain (default: the scenario's fit: section, else 1000)")
-    b.add_argument("--tune", type=positive_int, help="tuning steps per chain (default: as fit)")
+    b.add_argument("--tune", type=non_negative_int, help="tuning steps per chain (default: as fit)")
     b.add_argument("--chains", type=positive_int, help="chains (default: as fit)")
     b.add_argument("--seed", type=non_negative_int, default=0, help="seed of the first fold (fold k: seed + k)")
     b.add_argument("--out", default="out/backtest", help="output directory (default: out/backtest)")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
-from pathlib import Path
 
 from journeysim.inference.checks import ppc_coverage
 from journeysim.inference.criticism import criticize, identification, keyed
@@ -13,8 +13,8 @@ __all__ = ['register']
 
 
 def cmd_fit(args) -> int:
-    from journeysim._util.files import save_figure, write_json
-    from journeysim.cli._args import executor_from_args
+    from journeysim._util.files import save_figure, staged_dir, write_json
+    from journeysim.cli._args import check_memory, check_out, executor_from_args
     from journeysim.cli.tables import format_table
     from journeysim.errors import InputError, JourneysimWarning
     from journeysim.inference.checks import posterior_predictive
@@ -23,9 +23,11 @@ def cmd_fit(args) -> int:
         fit_settings,
         scenario_settings_note,
     )
+    from journeysim.inference.support import data_support
     from journeysim.io.observed import read_observed
     from journeysim.model.scenario import load_scenario
 
+    out = check_out(args.out)
     sc = load_scenario(args.scenario)
     data_path = args.data or (str(sc.base_dir / sc.spec.data) if sc.spec.data else None)
     if data_path is None:
@@ -42,7 +44,9 @@ def cmd_fit(args) -> int:
         from journeysim.scale.executor import get_executor
 
         executor = get_executor(executor, where="--scheduler" if args.scheduler else "--workers")
-    out = Path(args.out)
+    if args.method == "abc":
+        check_memory(args.abc_agents, "--abc-agents")
+    data_notes = data_support(sc, data)  # (before sampling: what these data cannot tell the fit)
     st, src = fit_settings(sc, dict(draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler,
                                     target_accept=args.target_accept, coords=args.coords))
     if not args.quiet:
@@ -51,40 +55,44 @@ def cmd_fit(args) -> int:
         note = scenario_settings_note(st, src)
         if note:
             print("   " + note, flush=True)
+    for w in data_notes:
+        print(f"warning: {w}", file=sys.stderr, flush=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", JourneysimWarning)
         fit = calibrate(sc, data, draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler,
                         seed=args.seed, method=args.method, progress=not args.quiet, paths=paths,
                         target_accept=args.target_accept, coords=args.coords,
                         abc_agents=args.abc_agents, executor=executor)
-    fit.save(out)
-    ppc = posterior_predictive(sc, fit, data, max_draws=200, seed=fit.info["seed"])
-    save_figure(plot_ppc(ppc, f"Posterior predictive check: {sc.name}"), out / "ppc.png")
-    cover = ppc_coverage(ppc)
-    criticism, misfit = criticize(ppc, fit, data)
-    channels, weak = identification(sc, fit, data)
-    d = fit.diagnostics
-    params = {}
-    for name in d.index:
-        row = d.loc[name]
-        params[name] = {"mean": row["mean"], "sd": row["sd"], "hdi_5%": row["hdi_5%"], "hdi_95%": row["hdi_95%"],
-                        "r_hat": row["r_hat"], "ess_bulk": row["ess_bulk"]}
-    summary = {**fit.info, "converged": fit.converged, "parameters": params, "ppc_coverage_90": cover,
-               "criticism": keyed(criticism, "kpi"),
-               "identification": keyed(channels, "channel"),
-               "warnings": misfit + weak,
-               "files": ["posterior.nc", "diagnostics.csv", "fit.json", "ppc.png", "summary.json"]}
-    if paths is not None:
-        from journeysim._util.files import write_text
-        from journeysim.inference.checks import path_check
+    with staged_dir(out) as stage:  # (all outputs or none: a failure after sampling leaves nothing behind)
+        fit.save(stage)
+        ppc = posterior_predictive(sc, fit, data, max_draws=200, seed=fit.info["seed"])
+        save_figure(plot_ppc(ppc, f"Posterior predictive check: {sc.name}"), stage / "ppc.png")
+        cover = ppc_coverage(ppc)
+        criticism, misfit = criticize(ppc, fit, data)
+        channels, weak = identification(sc, fit, data)
+        d = fit.diagnostics
+        params = {}
+        for name in d.index:
+            row = d.loc[name]
+            params[name] = {"mean": row["mean"], "sd": row["sd"], "hdi_5%": row["hdi_5%"], "hdi_95%": row["hdi_95%"],
+                            "r_hat": row["r_hat"], "ess_bulk": row["ess_bulk"]}
+        summary = {**fit.info, "converged": fit.converged, "parameters": params, "ppc_coverage_90": cover,
+                   "criticism": keyed(criticism, "kpi"),
+                   "identification": keyed(channels, "channel"),
+                   "warnings": data_notes + misfit + weak,
+                   "data_warnings": data_notes,
+                   "files": ["posterior.nc", "diagnostics.csv", "fit.json", "ppc.png", "summary.json"]}
+        if paths is not None:
+            from journeysim._util.files import write_text
+            from journeysim.inference.checks import path_check
 
-        check = path_check(sc, fit, data, paths, max_draws=40)
-        write_text(check.to_csv(lineterminator="\n"), out / "paths_check.csv")
-        summary["files"].append("paths_check.csv")
-        if not args.quiet:
-            print(format_table([[c, *r] for c, r in zip(check.index, check.to_numpy().tolist())],
-                               ["channel", *check.columns], title="path table: touches followed by a purchase"))
-    write_json(summary, out / "summary.json")
+            check = path_check(sc, fit, data, paths, max_draws=40)
+            write_text(check.to_csv(lineterminator="\n"), stage / "paths_check.csv")
+            summary["files"].append("paths_check.csv")
+            if not args.quiet:
+                print(format_table([[c, *r] for c, r in zip(check.index, check.to_numpy().tolist())],
+                                   ["channel", *check.columns], title="path table: touches followed by a purchase"))
+        write_json(summary, stage / "summary.json")
     if not args.quiet:
         rows = [[n, p["mean"], p["hdi_5%"], p["hdi_95%"], p["r_hat"], p["ess_bulk"]] for n, p in params.items()]
         print(format_table(rows, ["parameter", "mean", "5%", "95%", "r-hat", "ESS"], title="posterior"))
@@ -100,10 +108,10 @@ def cmd_fit(args) -> int:
                                title="model criticism: what the 90% band does not show"))
         for w in misfit + weak:
             print(f"note: {w}")
+        for w in data_notes:
+            print(f"warning: {w}")
         print(f"wrote {out}/posterior.nc, diagnostics.csv, ppc.png, summary.json")
     if not fit.converged:
-        import sys
-
         for w in caught:
             print(f"WARNING: {w.message}", file=sys.stderr)
         return 3 if args.strict else 0
@@ -119,7 +127,12 @@ def _num(x: float) -> str:
 
 
 def register(sub) -> None:
-    from journeysim.cli._args import positive_int
+    from journeysim.cli._args import (
+        agents_int,
+        non_negative_int,
+        positive_int,
+        probability,
+    )
 
     f = sub.add_parser("fit", help="calibrate a scenario's uncertain parameters on observed weekly data",
                        description="Calibrate a scenario's uncertain parameters on observed weekly data. Sampler "
@@ -129,19 +142,20 @@ def register(sub) -> None:
     f.add_argument("--data", help="observed weekly CSV (default: the scenario's data:)")
     f.add_argument("--out", default="out/fit", help="output directory")
     # (sampler settings: a flag given wins, else the scenario's fit: section, else the default named)
+    # (sizes are checked by calibrate's fit_settings, before any work, naming the setting)
     f.add_argument("--draws", type=int, help="draws per chain (default 1000)")
     f.add_argument("--tune", type=int, help="tuning steps per chain (default 1000)")
     f.add_argument("--chains", type=int, help="chains (default 4)")
     f.add_argument("--sampler", choices=["nutpie", "pymc", "numpyro"], help="NUTS sampler (default nutpie)")
     f.add_argument("--method", choices=["nuts", "abc"], default="nuts",
                    help="nuts: the twin as likelihood; abc: the agent engine with SMC (small sizes)")
-    f.add_argument("--seed", type=int, default=None)
-    f.add_argument("--target-accept", type=float,
+    f.add_argument("--seed", type=non_negative_int, default=None)
+    f.add_argument("--target-accept", type=probability,
                    help="NUTS target acceptance (default 0.9; raise it, e.g. 0.95, if the fit reports divergences)")
     f.add_argument("--coords", choices=["log", "softplus"],
                    help="sampler coordinates of lognormal parameters (default log; softplus: fewer gradients per "
                         "draw when the data pin the effects down, e.g. the retail example; same model)")
-    f.add_argument("--abc-agents", type=positive_int, default=2000, metavar="N", help="abc: agents per simulation")
+    f.add_argument("--abc-agents", type=agents_int, default=2000, metavar="N", help="abc: agents per simulation")
     f.add_argument("--scheduler", metavar="ADDRESS",
                    help="abc: where the agent runs go: a Dask scheduler (tcp://host:8786), or inline, local:N, dask:N")
     f.add_argument("--workers", type=positive_int, help="abc: local worker processes (default: one per core)")

@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-from journeysim.cli._args import non_negative_int, positive_int
+from journeysim.cli._args import agents_int, log_agents_int, non_negative_int, weeks_int
 from journeysim.errors import InputError, JourneysimError
 
 __all__ = ['main', 'build_parser']
@@ -23,11 +22,11 @@ __all__ = ['main', 'build_parser']
 
 def cmd_validate(args) -> int:
     from journeysim.cli.tables import format_table
-    from journeysim.model.scenario import load_scenario
+    from journeysim.cli.validate import check_scenario
 
-    sc = load_scenario(args.scenario)
+    sc, data, space, notes = check_scenario(args.scenario, data=args.data)
     st = sc.structure
-    print(f"{args.scenario}: valid scenario '{sc.name}'")
+    print(f"{args.scenario}: valid scenario '{sc.name}'" + (f" and data {data.source}" if data is not None else ""))
     rows = [
         ["market", f"{st.population:,.0f} people, {st.agents:,} agents ({st.weight:.3g} people each)"],
         ["horizon", f"{sc.weeks} weeks from {sc.start}, step {sc.spec.market.step}, seed {sc.seed}"],
@@ -36,20 +35,31 @@ def cmd_validate(args) -> int:
         ["channels", ", ".join(st.channels) or "none"],
         ["plan", f"total spend {sc.plan.total:,.0f} over {sc.plan.weeks} weeks"],
         ["events", ", ".join(e.name for e in sc.spec.events) or "none"],
+        ["observations", ", ".join(f"{o.column} ({o.measures})" for o in sc.spec.observations) or "none"],
+        ["priors", f"{len(space)} uncertain parameters" + ("" if sc.spec.priors else " (default priors)")],
     ]
+    if data is not None:
+        rows.append(["data", f"{data.weeks} weeks from {data.dates[0].date()}"])
+    if sc.spec.plans:
+        rows.append(["plans", ", ".join(sc.spec.plans)])
     print(format_table(rows, ["part", "content"]))
+    for n in notes:
+        print(f"warning: {n}")
     return 0
 
 
 def cmd_run(args) -> int:
-    from journeysim._util.files import save_figure, write_json
+    from journeysim._util.files import save_figure, staged_dir, write_json
+    from journeysim.cli._args import check_memory, check_out
     from journeysim.engine.simulation import Simulation
     from journeysim.model.output import save_dataset, summarize
     from journeysim.model.scenario import load_scenario
     from journeysim.plots.simulation import plot_channels, plot_flows, plot_stages
 
+    out = check_out(args.out)
     sc = load_scenario(args.scenario, agents=args.agents, seed=args.seed, weeks=args.weeks)
-    out = Path(args.out)
+    if args.engine == "agents":
+        check_memory(sc.structure.agents, "--agents" if args.agents else f"{args.scenario}: market.agents")
     t0 = time.perf_counter()
     if args.engine == "twin":
         from journeysim.twin.run import run_twin
@@ -62,15 +72,16 @@ def cmd_run(args) -> int:
     summary = summarize(ds)
     summary.update({"seconds": elapsed, "agents": sc.structure.agents, "seed": sc.seed,
                     "scenario_file": str(args.scenario)})
-    save_dataset(ds, out / "simulation.nc")
-    save_figure(plot_stages(ds), out / "stages.png")
-    save_figure(plot_flows(ds), out / "flows.png")
-    save_figure(plot_channels(ds), out / "channels.png")
-    if args.engine == "agents" and args.log_agents:
-        from journeysim.io.eventlog import save_events
+    with staged_dir(out) as stage:  # (all outputs or none)
+        save_dataset(ds, stage / "simulation.nc")
+        save_figure(plot_stages(ds), stage / "stages.png")
+        save_figure(plot_flows(ds), stage / "flows.png")
+        save_figure(plot_channels(ds), stage / "channels.png")
+        if args.engine == "agents" and args.log_agents:
+            from journeysim.io.eventlog import save_events
 
-        save_events(sim.events(), out / "events.parquet")
-    write_json(summary, out / "summary.json")
+            save_events(sim.events(), stage / "events.parquet")
+        write_json(summary, stage / "summary.json")
     if not args.quiet:
         print(_run_table(summary))
         print(f"\nwrote {out}/simulation.nc, stages.png, flows.png, channels.png, summary.json "
@@ -109,17 +120,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="verb", metavar="VERB")
     sub.required = True
 
-    v = sub.add_parser("validate", help="check a scenario file")
+    v = sub.add_parser("validate", help="check a scenario file, its priors, observations, data and plan files")
     v.add_argument("scenario", help="scenario YAML file")
+    v.add_argument("--data", metavar="CSV", help="also check this observed CSV against the scenario "
+                                                  "(default: the scenario's data:, if it names one)")
     v.set_defaults(func=cmd_validate)
 
     r = sub.add_parser("run", help="simulate a scenario; write dataset, plots and summary")
     r.add_argument("scenario", help="scenario YAML file")
-    r.add_argument("--agents", type=positive_int, help="agents to simulate (default: the scenario's)")
+    r.add_argument("--agents", type=agents_int, help="agents to simulate (default: the scenario's)")
     r.add_argument("--seed", type=non_negative_int, help="random seed (default: the scenario's)")
-    r.add_argument("--weeks", type=positive_int, help="horizon in weeks (default: the scenario's)")
+    r.add_argument("--weeks", type=weeks_int, help="horizon in weeks (default: the scenario's)")
     r.add_argument("--engine", choices=["agents", "twin"], default="agents", help="agent engine or mean-field twin")
-    r.add_argument("--log-agents", type=int, default=None, metavar="N",
+    r.add_argument("--log-agents", type=log_agents_int, default=None, metavar="N",
                    help="record the individual journeys of N agents (-1: all) to events.parquet")
     r.add_argument("--out", default="out/run", help="output directory (default: out/run)")
     r.add_argument("--quiet", action="store_true", help="no progress bar or table")

@@ -9,7 +9,20 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from journeysim.cli._args import executor_from_args, load_inputs
+from journeysim.cli._args import (
+    agents_int,
+    chains_int,
+    draws_int,
+    executor_from_args,
+    load_inputs,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+    steps_int,
+    tail_int,
+    weeks_int,
+)
 
 __all__ = ['register']
 
@@ -70,6 +83,22 @@ def _identification_warnings(sc, fit, data) -> list[str]:
 
 
 def _write_forecast(fc, cmp, out: Path, quiet: bool, metric: str, warnings: list[str] = ()):
+    from journeysim._util.files import staged_dir
+
+    with staged_dir(out) as stage:  # (all outputs or none)
+        files = _write_forecast_files(fc, cmp, stage, metric, warnings)
+    if not quiet:
+        print(_forecast_table(fc, f"forecast over {fc.attrs['horizon_weeks']} weeks + {fc.attrs['tail_weeks']} "
+                                  f"tail ({fc.attrs['engine']}, {fc.sizes['draw']} draws): mean [90% interval]"))
+        if cmp is not None:
+            print()
+            print(_compare_table(cmp, metric))
+        for w in warnings:
+            print(f"note: {w}")
+        print(f"\nwrote {out}/" + ", ".join(files))
+
+
+def _write_forecast_files(fc, cmp, out: Path, metric: str, warnings) -> list[str]:
     from journeysim._util.files import atomic_path, save_figure, write_json
     from journeysim.planning.comparison import summarize_metrics
     from journeysim.plots.planning import plot_comparison, plot_forecast
@@ -105,15 +134,7 @@ def _write_forecast(fc, cmp, out: Path, quiet: bool, metric: str, warnings: list
     summary["files"] = files
     summary["warnings"] = list(warnings)
     write_json(summary, out / "summary.json")
-    if not quiet:
-        print(_forecast_table(fc, f"forecast over {fc.attrs['horizon_weeks']} weeks + {fc.attrs['tail_weeks']} "
-                                  f"tail ({fc.attrs['engine']}, {fc.sizes['draw']} draws): mean [90% interval]"))
-        if cmp is not None:
-            print()
-            print(_compare_table(cmp, metric))
-        for w in warnings:
-            print(f"note: {w}")
-        print(f"\nwrote {out}/" + ", ".join(files))
+    return files
 
 
 def _plans_arg(args, sc):
@@ -123,17 +144,73 @@ def _plans_arg(args, sc):
     return plans
 
 
+def check_metric(metric: str) -> None:
+    """Refuse an unknown ``--metric`` before any work."""
+    from journeysim.errors import InputError, did_you_mean
+    from journeysim.planning.comparison import METRICS
+
+    if metric not in METRICS:
+        raise InputError(f"unknown metric '{metric}'" + did_you_mean(metric, METRICS)
+                         + f"; metrics: {', '.join(METRICS)}", "--metric")
+
+
+def check_plans(sc, data, plans, horizon: int) -> None:
+    """Load every plan once before any work: a bad or implausible plan is refused naming its file."""
+    from journeysim.cli.validate import check_plan_plausible
+    from journeysim.io.planfile import baseline_plan, load_plan
+    from journeysim.model.plan import check_plan
+
+    base = baseline_plan(sc, data, horizon)
+    for p in plans:
+        plan = load_plan(p, sc, baseline=base, horizon=horizon)
+        check_plan(plan, sc.structure, horizon, str(p))  # (no spend on an owned channel)
+        check_plan_plausible(plan, data, str(p))
+
+
+def _data_warnings(fit, data) -> list[str]:
+    """Warnings when the data given differ from those the fit saw (the history, hence the forecast, differs)."""
+    info = getattr(fit, "info", {}) or {}
+    weeks, first = info.get("weeks"), info.get("first_week")
+    if weeks is None or info.get("method") == "known":
+        return []
+    out = []
+    if int(weeks) != data.weeks or (first is not None and str(data.dates[0].date()) != first):
+        out.append(f"{data.source}: {data.weeks} weeks from {data.dates[0].date()}, but the fit was calibrated on "
+                   f"{weeks} weeks from {first} ({info.get('data_file', 'its data')}); the forecast starts from the "
+                   f"end of these data, so it differs from one on the fit's data")
+    return out
+
+
+def _start(args, *, plans: bool = True):
+    """The checks every planning verb runs before its work: output, metric, flags, inputs, plans."""
+    from journeysim.cli._args import check_memory, check_out
+
+    check_out(args.out)
+    if getattr(args, "metric", None) is not None:
+        check_metric(args.metric)
+    sc, data, fit = load_inputs(args)
+    if getattr(args, "engine", "twin") == "agents" or getattr(args, "verify_agents", False):
+        n = args.agents or sc.structure.agents
+        check_memory(n, "--agents" if args.agents else f"{args.scenario}: market.agents")
+    if plans:
+        check_plans(sc, data, _plans_arg(args, sc), args.horizon)
+    notes = _data_warnings(fit, data) if fit is not None else []
+    for w in notes:
+        print(f"warning: {w}", file=sys.stderr, flush=True)
+    return sc, data, fit, notes
+
+
 def cmd_forecast(args) -> int:
     from journeysim.planning.comparison import compare
     from journeysim.planning.forecasting import forecast
 
-    sc, data, fit = load_inputs(args)
+    sc, data, fit, notes = _start(args)
     fc = forecast(sc, fit, data, _plans_arg(args, sc), horizon=args.horizon, tail=args.tail, max_draws=args.draws,
                   engine=args.engine, agents=args.agents, agent_draws=args.agent_draws,
                   executor=executor_from_args(args), allow_unconverged=args.allow_unconverged)
     cmp = compare(fc) if fc.sizes["plan"] > 1 else None
     _write_forecast(fc, cmp, Path(args.out), args.quiet, args.metric,
-                    _identification_warnings(sc, fit, data) + _control_notes(fc))
+                    notes + _identification_warnings(sc, fit, data) + _control_notes(fc))
     return 0
 
 
@@ -142,15 +219,20 @@ def cmd_compare(args) -> int:
 
 
 def cmd_optimize(args) -> int:
-    from journeysim._util.files import atomic_path, save_figure, write_json
-    from journeysim.cli.tables import format_table
+    from journeysim._util.files import staged_dir
+    from journeysim.cli.validate import PLAUSIBLE_FACTOR
+    from journeysim.errors import InputError
     from journeysim.planning.history import prepare
     from journeysim.planning.optimization import optimize, parse_bounds, response_curves
-    from journeysim.plots.planning import plot_allocation, plot_response
 
-    sc, data, fit = load_inputs(args)
+    sc, data, fit, notes = _start(args, plans=False)
     out = Path(args.out)
     bounds = parse_bounds(args.bounds, sc.structure.channels)
+    observed = float(data.plan.spend.sum(axis=1).max())
+    if observed > 0 and args.budget / args.horizon > PLAUSIBLE_FACTOR * observed:
+        raise InputError(f"{args.budget:,.4g} over {args.horizon} weeks is {args.budget / args.horizon:,.4g} a week, "
+                         f"more than {PLAUSIBLE_FACTOR:,.0f}x the largest observed weekly spend ({observed:,.4g}); "
+                         f"the budget is the total over the horizon", "--budget")
     history = prepare(sc, fit, data, max_draws=args.draws, allow_unconverged=args.allow_unconverged)
     res = optimize(history, budget=args.budget, horizon=args.horizon, tail=args.tail,
                    bounds=bounds, objective=args.objective,
@@ -158,6 +240,19 @@ def cmd_optimize(args) -> int:
                    verify_agents=args.verify_agents, agent_draws=args.agent_draws, agents=args.agents,
                    executor=executor_from_args(args))
     rc = response_curves(history, horizon=args.horizon, tail=args.tail, draws=min(args.search_draws, args.draws))
+    with staged_dir(out) as stage:  # (all outputs or none)
+        summary = _write_optimum(res, rc, stage, notes)
+    chans = list(res.channel.values)
+    gain = summary["gain_vs_baseline"]
+    if not args.quiet:
+        _print_optimum(args, res, summary, chans, gain, out)
+    return 0
+
+
+def _write_optimum(res, rc, out: Path, notes) -> dict:
+    from journeysim._util.files import atomic_path, save_figure, write_json
+    from journeysim.plots.planning import plot_allocation, plot_response
+
     with atomic_path(out / "optimum.nc") as tmp:
         res.to_netcdf(tmp, engine="h5netcdf")
     with atomic_path(out / "response.nc") as tmp:
@@ -178,26 +273,33 @@ def cmd_optimize(args) -> int:
             str(m): {"agents": [float(res[f"agents_{k}"].sel(plan="optimum", check_metric=m)) for k in ("mean", "lower", "upper")],
                      "twin": [float(res[f"twin_{k}"].sel(plan="optimum", check_metric=m)) for k in ("mean", "lower", "upper")]}
             for m in res.check_metric.values}
+    summary["warnings"] = list(notes)
     write_json(summary, out / "summary.json")
-    if not args.quiet:
-        rows = [[c, res.baseline_weekly.sel(channel=c).item()] + [res.allocation.sel(channel=c, period=p).item()
-                                                                   for p in res.period.values] for c in chans]
-        heads = ["channel", "baseline / week"] + [f"optimum / week (from week {int(w)})" for w in res.period_start_week.values]
-        print(format_table(rows, heads, title=f"allocation maximising {args.objective} for a budget of {args.budget:,.0f}"))
-        print()
-        rows = []
-        for p in ("baseline_mix", "optimum"):
-            g = gain[p]
-            rows.append([p] + [f"{g[m]['mean']:+,.4g} [{g[m]['lower']:+,.4g}, {g[m]['upper']:+,.4g}]"
-                               for m in ("purchases", "revenue")] + [f"{g['purchases']['prob_better']:.0%}"])
-        print(format_table(rows, ["plan", "Δ purchases", "Δ revenue", "P(more purchases)"],
-                           title="vs baseline (current spend): posterior mean [90% interval]"))
-        if "agents_check" in summary:
-            for m, v in summary["agents_check"].items():
-                print(f"agents check, optimum vs current mix at this budget, Δ {m}: agents {v['agents'][0]:+,.4g} "
-                      f"[{v['agents'][1]:+,.4g}, {v['agents'][2]:+,.4g}], twin {v['twin'][0]:+,.4g}")
-        print(f"\n{res.attrs['iterations']} iterations, {res.attrs['seconds']:.1f} s; wrote {out}/" + ", ".join(summary["files"]))
-    return 0
+    return summary
+
+
+def _print_optimum(args, res, summary, chans, gain, out) -> None:
+    from journeysim.cli.tables import format_table
+
+    rows = [[c, res.baseline_weekly.sel(channel=c).item()] + [res.allocation.sel(channel=c, period=p).item()
+                                                               for p in res.period.values] for c in chans]
+    heads = ["channel", "baseline / week"] + [f"optimum / week (from week {int(w)})" for w in res.period_start_week.values]
+    print(format_table(rows, heads, title=f"allocation maximising {args.objective} for a budget of {args.budget:,.0f}"))
+    print()
+    rows = []
+    for p in ("baseline_mix", "optimum"):
+        g = gain[p]
+        rows.append([p] + [f"{g[m]['mean']:+,.4g} [{g[m]['lower']:+,.4g}, {g[m]['upper']:+,.4g}]"
+                           for m in ("purchases", "revenue")] + [f"{g['purchases']['prob_better']:.0%}"])
+    print(format_table(rows, ["plan", "Δ purchases", "Δ revenue", "P(more purchases)"],
+                       title="vs baseline (current spend): posterior mean [90% interval]"))
+    if "agents_check" in summary:
+        for m, v in summary["agents_check"].items():
+            print(f"agents check, optimum vs current mix at this budget, Δ {m}: agents {v['agents'][0]:+,.4g} "
+                  f"[{v['agents'][1]:+,.4g}, {v['agents'][2]:+,.4g}], twin {v['twin'][0]:+,.4g}")
+    for w in summary["warnings"]:
+        print(f"note: {w}")
+    print(f"\n{res.attrs['iterations']} iterations, {res.attrs['seconds']:.1f} s; wrote {out}/" + ", ".join(summary["files"]))
 
 
 #: ``journeysim plan``'s own defaults for its fit (where they differ from ``calibrate``'s): two chains,
@@ -209,7 +311,7 @@ def cmd_plan(args) -> int:
     """Calibrate (unless --posterior is given), then forecast and compare the example plans."""
     import warnings
 
-    from journeysim._util.files import save_figure, write_json
+    from journeysim._util.files import save_figure, staged_dir, write_json
     from journeysim.errors import JourneysimWarning
     from journeysim.inference.checks import posterior_predictive
     from journeysim.inference.criticism import criticize, keyed
@@ -218,13 +320,17 @@ def cmd_plan(args) -> int:
         fit_settings,
         scenario_settings_note,
     )
+    from journeysim.inference.support import data_support
     from journeysim.planning.comparison import compare
     from journeysim.planning.forecasting import forecast
     from journeysim.plots.fit import plot_ppc
 
-    sc, data, fit = load_inputs(args)
+    sc, data, fit, notes = _start(args)
     out = Path(args.out)
     if fit is None:
+        data_notes = data_support(sc, data)
+        for w in data_notes:
+            print(f"warning: {w}", file=sys.stderr, flush=True)
         st, src = fit_settings(sc, dict(draws=args.fit_draws, tune=args.tune, chains=args.chains,
                                         target_accept=args.target_accept, coords=args.coords), PLAN_FIT_DEFAULTS)
         if not args.quiet:
@@ -235,14 +341,15 @@ def cmd_plan(args) -> int:
             warnings.simplefilter("always", JourneysimWarning)
             fit = calibrate(sc, data, draws=args.fit_draws, tune=args.tune, chains=args.chains, seed=args.seed,
                             target_accept=args.target_accept, coords=args.coords, defaults=PLAN_FIT_DEFAULTS)
-        fit.save(out / "fit")
-        ppc = posterior_predictive(sc, fit, data, max_draws=200, seed=fit.info["seed"])
-        save_figure(plot_ppc(ppc, f"Posterior predictive check: {sc.name}"), out / "fit" / "ppc.png")
-        i = fit.info
-        criticism, misfit = criticize(ppc, fit, data)
-        write_json({**i, "converged": fit.converged,
-                    "criticism": keyed(criticism, "kpi"),
-                    "warnings": misfit}, out / "fit" / "summary.json")
+        with staged_dir(out / "fit") as stage:  # (a complete fit or none; reusable with --posterior)
+            fit.save(stage)
+            ppc = posterior_predictive(sc, fit, data, max_draws=200, seed=fit.info["seed"])
+            save_figure(plot_ppc(ppc, f"Posterior predictive check: {sc.name}"), stage / "ppc.png")
+            i = fit.info
+            criticism, misfit = criticize(ppc, fit, data)
+            write_json({**i, "converged": fit.converged,
+                        "criticism": keyed(criticism, "kpi"),
+                        "warnings": data_notes + misfit, "data_warnings": data_notes}, stage / "summary.json")
         if not args.quiet:
             print(f"   {i['seconds']:.0f} s; max r-hat {i['max_rhat']:.3f}, min bulk ESS {i['min_ess_bulk']:.0f}, "
                   f"divergences {i['divergences']} -> {out}/fit/", flush=True)
@@ -256,7 +363,7 @@ def cmd_plan(args) -> int:
     fc = forecast(sc, fit, data, plans, horizon=args.horizon, tail=args.tail, max_draws=args.draws,
                   allow_unconverged=args.allow_unconverged)
     _write_forecast(fc, compare(fc), out, args.quiet, args.metric,
-                    _identification_warnings(sc, fit, data) + _control_notes(fc))
+                    notes + _identification_warnings(sc, fit, data) + _control_notes(fc))
     return 0
 
 
@@ -265,19 +372,19 @@ def _common(p, posterior_required: bool = True):
     if posterior_required:
         p.add_argument("--posterior", required=True, metavar="FIT_DIR", help="output directory of `journeysim fit`")
     p.add_argument("--data", help="observed weekly CSV the fit used (default: the scenario's data:)")
-    p.add_argument("--horizon", type=int, default=26, help="weeks of the plans (default 26)")
-    p.add_argument("--tail", type=int, default=8, help="weeks without spend after the horizon (carry-over; default 8)")
-    p.add_argument("--draws", type=int, default=500, help="posterior draws used (default 500)")
+    p.add_argument("--horizon", type=weeks_int, default=26, help="weeks of the plans (default 26)")
+    p.add_argument("--tail", type=tail_int, default=8, help="weeks without spend after the horizon (carry-over; default 8)")
+    p.add_argument("--draws", type=draws_int, default=500, help="posterior draws used (default 500)")
     p.add_argument("--allow-unconverged", action="store_true", help="forecast from a fit that did not converge")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--quiet", action="store_true")
 
 
 def _agents_args(p):
-    p.add_argument("--agents", type=int, help="agents per run with --engine agents (default: the scenario's)")
-    p.add_argument("--agent-draws", type=int, default=20, help="posterior draws run with the agents (default 20)")
+    p.add_argument("--agents", type=agents_int, help="agents per run with --engine agents (default: the scenario's)")
+    p.add_argument("--agent-draws", type=draws_int, default=20, help="posterior draws run with the agents (default 20)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler for agent runs (default: local processes)")
-    p.add_argument("--workers", type=int, help="local worker processes for agent runs")
+    p.add_argument("--workers", type=positive_int, help="local worker processes for agent runs")
 
 
 def register(sub) -> None:
@@ -293,11 +400,11 @@ def register(sub) -> None:
         f.set_defaults(func=cmd_compare if name == "compare" else cmd_forecast)
     o = sub.add_parser("optimize", help="allocate a budget across channels to maximise an objective")
     _common(o)
-    o.add_argument("--budget", type=float, required=True, help="total spend over the horizon")
+    o.add_argument("--budget", type=positive_float, required=True, help="total spend over the horizon")
     o.add_argument("--bounds", nargs="*", metavar="CHANNEL=LO:HI", help="total spend bounds per channel")
     o.add_argument("--objective", choices=["purchases", "profit", "p10"], default="purchases")
-    o.add_argument("--periods", type=int, default=1, help="flighting: allocate this many blocks of weeks separately")
-    o.add_argument("--search-draws", type=int, default=100, help="posterior draws used by the search (default 100)")
+    o.add_argument("--periods", type=weeks_int, default=1, help="flighting: allocate this many blocks of weeks separately")
+    o.add_argument("--search-draws", type=draws_int, default=100, help="posterior draws used by the search (default 100)")
     o.add_argument("--verify-agents", action="store_true", help="check the optimum against the baseline with agents")
     _agents_args(o)
     o.set_defaults(func=cmd_optimize)
@@ -306,13 +413,13 @@ def register(sub) -> None:
     p.add_argument("--posterior", metavar="FIT_DIR", help="reuse a fit instead of calibrating")
     p.add_argument("--plan", action="append", metavar="PLAN", help="plan file (default: the scenario's plans:)")
     # (the fit's sampler settings: a flag given wins, else the scenario's fit: section, else PLAN_FIT_DEFAULTS)
-    p.add_argument("--fit-draws", type=int, help="draws per chain of the fit (default 1000)")
-    p.add_argument("--tune", type=int, help="tuning steps per chain of the fit (default 1000)")
-    p.add_argument("--chains", type=int, help="chains of the fit (default 2)")
-    p.add_argument("--target-accept", type=float,
+    p.add_argument("--fit-draws", type=draws_int, help="draws per chain of the fit (default 1000)")
+    p.add_argument("--tune", type=steps_int, help="tuning steps per chain of the fit (default 1000)")
+    p.add_argument("--chains", type=chains_int, help="chains of the fit (default 2)")
+    p.add_argument("--target-accept", type=probability,
                    help="NUTS target acceptance of the fit (default 0.95: smaller steps, no divergences on the examples)")
     p.add_argument("--coords", choices=["log", "softplus"],
                    help="sampler coordinates of the fit's lognormal parameters (default log; see journeysim fit --help)")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=non_negative_int)
     p.add_argument("--metric", default="purchases")
     p.set_defaults(func=cmd_plan)

@@ -13,12 +13,16 @@ _MAX_ROWS = 40
 
 def cmd_sweep(args) -> int:
     from journeysim._util.files import save_figure, write_json
+    from journeysim.cli._args import check_memory, check_out
     from journeysim.cli.tables import format_table
     from journeysim.errors import InputError
     from journeysim.model.output import save_dataset
     from journeysim.plots.sweep import plot_sweep
     from journeysim.scale.sweeps import summarize_sweep, sweep
 
+    check_out(args.out)
+    if args.agents:
+        check_memory(args.agents, "--agents", runs=args.workers or 1)
     if args.scheduler and args.workers:
         raise InputError("give --workers (local processes) or --scheduler (a Dask cluster), not both", "--workers")
     spec = args.scheduler or (f"local:{args.workers}" if args.workers else None)
@@ -58,7 +62,7 @@ def cmd_sweep(args) -> int:
 
 
 def register(sub) -> None:
-    from journeysim.cli._args import positive_int
+    from journeysim.cli._args import agents_int, positive_int, weeks_int
 
     s = sub.add_parser("sweep", help="run a scenario over a grid of variations (spend, parameters, seeds)")
     s.add_argument("scenario", help="scenario YAML file")
@@ -69,7 +73,7 @@ def register(sub) -> None:
                    help="Dask scheduler address (tcp://host:8786), or inline, local:N, dask:N")
     s.add_argument("--workers", type=positive_int, help="local worker processes (default: one per core)")
     s.add_argument("--engine", choices=["agents", "twin"], help="override the grid's engine")
-    s.add_argument("--agents", type=positive_int, help="override the grid's agents per run")
-    s.add_argument("--weeks", type=positive_int, help="override the grid's horizon")
+    s.add_argument("--agents", type=agents_int, help="override the grid's agents per run")
+    s.add_argument("--weeks", type=weeks_int, help="override the grid's horizon")
     s.add_argument("--quiet", action="store_true", help="no progress bar or table")
     s.set_defaults(func=cmd_sweep)

@@ -110,6 +110,7 @@ def load_fit(fit_dir: str | Path, scenario) -> Fit:
                          str(fit_dir))
     diag_path = fit_dir / "diagnostics.csv"
     diag = pd.read_csv(diag_path, index_col=0) if diag_path.exists() else pd.DataFrame()
+    info = {**info, "fit_dir": str(fit_dir)}
     return Fit(idata, space, diag, bool(info.get("converged", False)), info)
 
 
@@ -117,9 +118,20 @@ def require_converged(fit: Fit, allow: bool) -> None:
     """Refuse a fit that did not converge unless ``allow``."""
     if not fit.converged and not allow:
         i = fit.info
+
+        def num(key, fmt):  # (fit.json stores an undefined r-hat, e.g. of one chain, as null)
+            v = i.get(key)
+            return format(v, fmt) if isinstance(v, (int, float)) and v == v else "undefined"
+
+        if num("max_rhat", ".3f") == "undefined":  # (one chain, or a fit.json without diagnostics)
+            n = i.get("chains")
+            chains = f"{n} chain{'s' if n != 1 else ''}" if n is not None else "no recorded diagnostics"
+            raise InputError(f"convergence cannot be checked: r-hat is undefined ({chains}; it needs at least two "
+                             "chains); refit with --chains 2 or more, or pass --allow-unconverged to use it anyway",
+                             str(i.get("fit_dir", "--posterior")))
         raise ConvergenceError(
-            f"the fit did not converge (max r-hat {i.get('max_rhat', float('nan')):.3f}, min bulk ESS "
-            f"{i.get('min_ess_bulk', float('nan')):.0f}, {i.get('divergences', '?')} divergences); "
+            f"the fit did not converge (max r-hat {num('max_rhat', '.3f')}, min bulk ESS "
+            f"{num('min_ess_bulk', '.0f')}, {i.get('divergences', '?')} divergences); "
             "refit with more draws, or pass --allow-unconverged to forecast anyway")
 
 

@@ -153,6 +153,8 @@ def parse_prior(text: str, where: str | None = None) -> Prior:
         raise InputError(f"'{text}': the arguments must be numbers", where) from None
     if len(args) != _FORMS[form]:
         raise InputError(f"'{text}': {form} takes {_FORMS[form]} argument(s), got {len(args)}", where)
+    if not all(np.isfinite(args)):
+        raise InputError(f"'{text}': the arguments must be finite numbers (NaN and infinity are not allowed)", where)
     if form in ("lognormal",) and (args[0] <= 0 or args[1] <= 0):
         raise InputError(f"'{text}': lognormal(median, sigma) needs median > 0 and sigma > 0", where)
     if form in ("normal", "halfnormal", "neghalfnormal") and args[-1] <= 0:

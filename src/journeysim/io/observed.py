@@ -8,6 +8,7 @@ the row (as numbered in the file, header = row 1) and the column.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from journeysim.errors import InputError, did_you_mean
 from journeysim.model.plan import Plan
 from journeysim.model.schema import ObservationSpec
 
-__all__ = ['ObservedData', 'read_observed', 'Observation', 'DEFAULT_LIKELIHOOD']
+__all__ = ['ObservedData', 'read_observed', 'check_observation', 'check_observations', 'Observation', 'DEFAULT_LIKELIHOOD']
 
 
 DEFAULT_LIKELIHOOD = {"share": "binomial", "revenue": "normal"}
@@ -125,7 +126,9 @@ def read_observed(path: str | Path, scenario, *, ignore_columns: tuple[str, ...]
     if "date" not in df.columns:
         raise InputError("no 'date' column" + did_you_mean("date", df.columns), where)
 
-    dates = pd.to_datetime(df["date"], errors="coerce")
+    with warnings.catch_warnings():  # (pandas warns when one bad cell stops it inferring the format)
+        warnings.simplefilter("ignore", UserWarning)
+        dates = pd.to_datetime(df["date"], errors="coerce")
     if dates.isna().any():
         i = int(np.argmax(dates.isna().to_numpy()))
         raise InputError(f"row {i + 2}, column date: '{df['date'].iloc[i]}' is not a date", where)
@@ -146,6 +149,7 @@ def read_observed(path: str | Path, scenario, *, ignore_columns: tuple[str, ...]
 
     st = scenario.structure
     channels = st.channels
+    check_observations(scenario)
     used = {"date"} | set(ignore_columns)
     spend = np.zeros((len(df), len(channels)))
     impressions = None
@@ -159,6 +163,10 @@ def read_observed(path: str | Path, scenario, *, ignore_columns: tuple[str, ...]
                 j = channels.index(ch)
                 if prefix == "spend_":
                     spend[:, j] = _numeric(df, col, where, allow_missing=False)
+                    if st.cost_per_touch[j] == 0 and np.any(spend[:, j] > 0):
+                        i = int(np.argmax(spend[:, j] > 0))
+                        raise InputError(f"row {i + 2}, column {col}: '{ch}' is an owned channel (volume: touches "
+                                         f"per week); it takes no spend (leave the column out)", where)
                 else:
                     if impressions is None:
                         impressions = np.full((len(df), len(channels)), np.nan)
@@ -196,10 +204,11 @@ def read_observed(path: str | Path, scenario, *, ignore_columns: tuple[str, ...]
     return ObservedData(pd.DatetimeIndex(dates), plan, impressions, tuple(obs), where, controls)
 
 
-def _observation(df, spec: ObservationSpec, scenario, where: str, key: str) -> Observation:
-    stages = scenario.structure.stages
-    if spec.column not in df.columns:
-        raise InputError(f"{key}: column '{spec.column}' is not in the data" + did_you_mean(spec.column, df.columns), where)
+def check_observation(spec: ObservationSpec, stages, where: str, key: str) -> str:
+    """Check one ``observations:`` entry against the journey's stages; return its likelihood.
+
+    Needs no data: ``journeysim validate`` runs it on the scenario alone, :func:`read_observed` again.
+    """
     for s in spec.stages:
         if s not in stages:
             raise InputError(f"{key}.stages: unknown stage '{s}'" + did_you_mean(s, stages), where)
@@ -210,11 +219,32 @@ def _observation(df, spec: ObservationSpec, scenario, where: str, key: str) -> O
         raise InputError(f"{key}: a share is observed with the binomial likelihood, not {lik}", where)
     if spec.measures != "share" and lik == "binomial":
         raise InputError(f"{key}: the binomial likelihood is for survey shares (measures: share)", where)
+    if spec.measures == "share" and spec.sample_size is None:
+        raise InputError(f"{key}: a share needs sample_size (a number or a column)", where)
+    return lik
+
+
+def check_observations(scenario) -> None:
+    """Check the scenario's whole ``observations:`` section against its journey (no data needed)."""
+    where = str(scenario.source) if scenario.source else "scenario"
+    seen: dict[str, int] = {}
+    for i, spec in enumerate(scenario.spec.observations):
+        key = f"observations[{i}]"
+        check_observation(spec, scenario.structure.stages, where, key)
+        if spec.column in seen:
+            raise InputError(f"{key}: column '{spec.column}' is already observed by observations[{seen[spec.column]}]",
+                             where)
+        seen[spec.column] = i
+
+
+def _observation(df, spec: ObservationSpec, scenario, where: str, key: str) -> Observation:
+    stages = scenario.structure.stages
+    if spec.column not in df.columns:
+        raise InputError(f"{key}: column '{spec.column}' is not in the data" + did_you_mean(spec.column, df.columns), where)
+    lik = check_observation(spec, stages, where, key)
     values = _numeric(df, spec.column, where, allow_missing=True)
     n = None
     if spec.measures == "share":
-        if spec.sample_size is None:
-            raise InputError(f"{key}: a share needs sample_size (a number or a column)", where)
         if isinstance(spec.sample_size, str):
             if spec.sample_size not in df.columns:
                 raise InputError(f"{key}.sample_size: column '{spec.sample_size}' is not in the data", where)

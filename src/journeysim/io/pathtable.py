@@ -4,7 +4,9 @@ A *path table* has one row per distinct path and the columns
 
 ``path``
     The touchpoints of the path in order, separated by ``" > "`` (``"tv > search > email"``).
-    A conversion without any touch is the path ``"(direct)"``.
+    A conversion without any touch is the path ``"(direct)"``. Files may use another separator
+    (``->``, ``|``, or ``,`` inside a quoted field): :func:`read_path_table` detects it, or takes it
+    as ``path_sep``, and returns the canonical form; a file mixing separators is refused.
 ``total_conversions``
     How many journeys with this path ended in a conversion.
 ``total_conversion_value``
@@ -44,6 +46,7 @@ Examples
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -55,7 +58,7 @@ import pandas as pd
 from journeysim._util.files import atomic_path
 from journeysim.errors import InputError, JourneysimWarning, did_you_mean
 
-__all__ = ['DIRECT', 'PATH_COLUMNS', 'SEPARATOR', 'check_path_table', 'read_path_table', 'write_path_table']
+__all__ = ['DIRECT', 'PATH_COLUMNS', 'PATH_SEPARATORS', 'SEPARATOR', 'check_path_table', 'read_path_table', 'write_path_table']
 
 
 SEPARATOR = " > "
@@ -161,6 +164,68 @@ def _normalise_paths(
             )
     normal = stripped.str.replace(r"\s*>\s*", SEPARATOR, regex=True)
     return normal.to_numpy(dtype=object)
+
+
+#: Separators between touchpoints a path-table file may use; ``None`` (the default of
+#: :func:`read_path_table`) detects which one a file uses. ``"->"`` is looked for before ``">"``.
+PATH_SEPARATORS = ("->", ">", "|", ",")
+
+# a touchpoint: starts and ends with a letter, digit or _ (any script), with spaces and - . & ' + / inside;
+# or a label in parentheses such as (direct)
+_TOUCHPOINT = re.compile(r"^(?:\w(?:[\w .&'+/-]*\w)?|\(\w[\w .-]*\))$")
+
+
+def _separators_in(text: str) -> list[str]:
+    found = []
+    rest = text
+    if "->" in rest:
+        found.append("->")
+        rest = rest.replace("->", " ")
+    for sep in PATH_SEPARATORS[1:]:
+        if sep in rest:
+            found.append(sep)
+    return found
+
+
+def _split_paths(col: pd.Series, path_sep: str | None, source: str, locate: Callable[[int], str]) -> pd.Series:
+    """Paths written with any one separator of :data:`PATH_SEPARATORS` (detected, or ``path_sep``), in
+    canonical form ``a > b``; a mixed or unknown separator, or a touchpoint that is no channel name, is an
+    :class:`InputError` naming the line."""
+    if path_sep is not None and path_sep.strip() not in PATH_SEPARATORS:
+        raise InputError(f"unknown path separator {path_sep!r}; use one of "
+                         + ", ".join(repr(x) for x in PATH_SEPARATORS), where="--sep")
+    texts = [str(v) if isinstance(v, str) else "" for v in col.tolist()]
+    used: dict[str, int] = {}
+    for i, t in enumerate(texts):
+        for sep in _separators_in(t):
+            used.setdefault(sep, i)
+    if path_sep is None:
+        if len(used) > 1:
+            (a, i), (b, j) = sorted(used.items(), key=lambda kv: kv[1])[:2]
+            raise InputError(f"paths use two separators: {a!r} ({locate(i)}) and {b!r}; write every path with one, "
+                             f"or declare it (--sep, read_path_table(path_sep=...))",
+                             where=f"{source}, {locate(j)}, column path")
+        sep = next(iter(used), ">")
+    else:
+        sep = path_sep.strip()
+        others = {k: v for k, v in used.items() if k != sep}
+        if others:
+            k, i = min(others.items(), key=lambda kv: kv[1])
+            raise InputError(f"path {texts[i].strip()!r} contains {k!r}, but the separator is {sep!r}",
+                             where=f"{source}, {locate(i)}, column path")
+    out = []
+    for i, t in enumerate(texts):
+        if not t.strip() or t.strip() == DIRECT:
+            out.append(t)
+            continue
+        parts = [x.strip() for x in t.split(sep)]
+        for x in parts:
+            if x and not _TOUCHPOINT.match(x):
+                hint = " (did the path use '->'? declare the separator with --sep)" if x.endswith("-") else ""
+                raise InputError(f"touchpoint {x!r} in path {t.strip()!r} is not a channel name (letters, digits, "
+                                 f"spaces and - _ . & ' + / inside){hint}", where=f"{source}, {locate(i)}, column path")
+        out.append(" > ".join(parts) if all(parts) else t.replace(sep, ">"))
+    return pd.Series(out, index=col.index, dtype=object)
 
 
 def make_table(path: Any, conv: Any, value: Any, null: Any) -> pd.DataFrame:
@@ -300,7 +365,8 @@ def check_path_table(
 
 
 def read_path_table(
-    path_or_buffer: PathOrBuffer, *, sep: str = ",", duplicates: Duplicates = "merge"
+    path_or_buffer: PathOrBuffer, *, sep: str = ",", duplicates: Duplicates = "merge",
+    path_sep: str | None = None, require_conversions: bool = True,
 ) -> pd.DataFrame:
     """Read a path table from a CSV file (or an open text or binary buffer).
 
@@ -310,6 +376,13 @@ def read_path_table(
         File name or open file. Files are read as UTF-8 (a byte-order mark is accepted).
     sep
         Field separator.
+    path_sep
+        Separator between touchpoints in the ``path`` column, one of :data:`PATH_SEPARATORS`
+        (``tv > search``, ``tv -> search``, ``tv|search``, ``"tv,search"``); ``None`` detects it.
+        A file that mixes separators, or a touchpoint that is no channel name (``display -``), is refused
+        naming the line. Paths are returned in the canonical ``a > b`` form.
+    require_conversions
+        Refuse a table without data rows or whose ``total_conversions`` are all zero (nothing to attribute).
     duplicates
         What to do with paths that appear on several lines: ``"merge"`` sums their counts and
         warns (:class:`~journeysim.JourneysimWarning`), ``"error"`` raises.
@@ -380,7 +453,16 @@ def read_path_table(
     def locate(pos: int) -> str:
         return f"line {lines[pos]}"
 
-    return _clean(body.reset_index(drop=True), source, locate, duplicates)
+    body = body.reset_index(drop=True)
+    if require_conversions and len(body) == 0:
+        raise InputError("no data rows (only a header): nothing to attribute", where=source)
+    body["path"] = _split_paths(body["path"], path_sep, source, locate)
+    table = _clean(body, source, locate, duplicates)
+    if require_conversions and not table["total_conversions"].sum() > 0:
+        what = "every count is 0" if not table["total_null"].sum() > 0 else "no path has a conversion"
+        raise InputError(f"{what} (column total_conversions sums to 0): nothing to attribute or fit",
+                         where=f"{source}, column total_conversions")
+    return table
 
 
 def write_path_table(table: pd.DataFrame, path: str | os.PathLike[str]) -> Path:

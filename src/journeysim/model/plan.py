@@ -131,10 +131,13 @@ def read_plan_csv(path: str | Path, start: dt.date | None = None, name: str | No
     spend = np.empty((len(df), len(spend_cols)))
     for j, col in enumerate(spend_cols):
         vals = pd.to_numeric(df[col], errors="coerce")
-        bad = vals.isna() | (vals < 0)
+        bad = vals.isna() | (vals < 0) | np.isinf(vals)
         if bad.any():
             i = int(np.argmax(bad.to_numpy()))
-            raise InputError(f"row {i + 2}, column {col}: '{df[col].iloc[i]}' is not a non-negative number", where)
+            raw = df[col].iloc[i]
+            what = ("value is missing" if pd.isna(raw) else f"'{raw}' is not a finite number" if np.isinf(vals.iloc[i])
+                    else f"'{raw}' is not a non-negative number")
+            raise InputError(f"row {i + 2}, column {col}: {what}", where)
         spend[:, j] = vals.to_numpy()
     return Plan(spend, tuple(c[len("spend_"):] for c in spend_cols), name or path.stem, controls or None)
 

@@ -15,8 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from journeysim.errors import did_you_mean
 
-__all__ = ['Strict', 'MarketSpec', 'JourneySpec', 'PersonaSpec', 'TargetingSpec', 'ChannelSpec', 'WordOfMouthSpec', 'PlanSpec', 'EventSpec', 'SeasonalitySpec', 'TrendSpec', 'ControlSpec', 'LatentSpec', 'DemandSpec', 'LiftTestSpec', 'ObservationSpec', 'FitSpec', 'ScenarioSpec']
+__all__ = ['MAX_AGENTS', 'Strict', 'MarketSpec', 'JourneySpec', 'PersonaSpec', 'TargetingSpec', 'ChannelSpec', 'WordOfMouthSpec', 'PlanSpec', 'EventSpec', 'SeasonalitySpec', 'TrendSpec', 'ControlSpec', 'LatentSpec', 'DemandSpec', 'LiftTestSpec', 'ObservationSpec', 'FitSpec', 'ScenarioSpec']
 
+
+#: Most agents a scenario may ask for (the engine keeps ~34 bytes per agent plus its outputs; the
+#: command line also estimates the memory of a run against the machine's before allocating).
+MAX_AGENTS = 100_000_000
 
 Positive = Field(gt=0)
 NonNegative = Field(ge=0)
@@ -25,7 +29,8 @@ NonNegative = Field(ge=0)
 class Strict(BaseModel):
     """Frozen model that refuses unknown keys with a did-you-mean hint."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # allow_inf_nan=False: NaN and infinity are refused in every float, also inside mappings and lists
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -48,7 +53,8 @@ class MarketSpec(Strict):
     """Who is simulated, for how long, from which seed."""
 
     population: float = Field(gt=0, description="people represented in the market")
-    agents: int = Field(100_000, gt=0, description="agents simulated; each carries population/agents people")
+    agents: int = Field(100_000, gt=0, le=MAX_AGENTS,
+                        description="agents simulated; each carries population/agents people")
     start: dt.date = Field(dt.date(2024, 1, 1), description="first day of the simulation (a Monday is natural)")
     weeks: int = Field(52, gt=0, le=1040, description="horizon in weeks")
     step: Literal["day", "week"] = Field("day", description="time step of the dynamics")
@@ -224,6 +230,13 @@ class ObservationSpec(Strict):
     sample_size: int | str | None = Field(
         None, description="survey sample size (a number, or a column holding it), for share"
     )
+
+    @field_validator("sample_size")
+    @classmethod
+    def _positive_size(cls, v):
+        if isinstance(v, int) and v <= 0:
+            raise ValueError(f"{v} must be > 0")
+        return v
     scale: float = Field(1.0, gt=0, description="observed = scale x simulated (e.g. a tracking rate)")
 
 
@@ -293,9 +306,9 @@ class FitSpec(Strict):
     :func:`~journeysim.inference.sampling.calibrate` use them unless told otherwise; omitted keys keep the
     command's defaults)."""
 
-    draws: int | None = Field(None, gt=0, description="posterior draws per chain")
-    tune: int | None = Field(None, ge=0, description="tuning (warm-up) steps per chain")
-    chains: int | None = Field(None, gt=0, description="chains")
+    draws: int | None = Field(None, gt=0, le=1_000_000, description="posterior draws per chain")
+    tune: int | None = Field(None, ge=0, le=1_000_000, description="tuning (warm-up) steps per chain")
+    chains: int | None = Field(None, gt=0, le=64, description="chains")
     target_accept: float | None = Field(None, gt=0, lt=1, description="NUTS target acceptance")
     coords: Literal["log", "softplus"] | None = Field(None, description="sampler coordinates of lognormal parameters")
     sampler: Literal["nutpie", "pymc", "numpyro"] | None = None
