@@ -8,7 +8,7 @@ from journeysim.errors import InputError
 from journeysim.inference.inputs import observed_inputs
 from journeysim.inference.priors import ParamSpace, build_space, check_coords
 from journeysim.io.observed import ObservedData
-from journeysim.model.dynamics import Params, Structure, edge_multipliers
+from journeysim.model.dynamics import CAP_SMALL, TINY, Params, Structure, edge_multipliers
 from journeysim.model.lifttests import resolve_lift_tests
 from journeysim.model.observe import expected_kpi
 from journeysim.twin.state import TwinMatrices, TwinState, initial_X
@@ -40,6 +40,25 @@ def _observed_impressions(data: ObservedData, st: Structure) -> np.ndarray:
     if data.impressions is not None:
         seen[:-1] = np.isfinite(data.impressions).any(axis=0)
     return seen
+
+
+def _add_delivery(pm, pt, k: int, data: ObservedData, st: Structure, cap, X0, Xs, steps: int, mats):
+    """``impressions_<ch>``: the observed impressions of a demand-capped channel against what the cap
+    lets its spend buy from the people in its targeted stages (the delivery curve, learned from them):
+    ``impressions ~ Normal(delivered, noise * delivered)``."""
+    c = st.channels[k]
+    ok = np.flatnonzero(np.isfinite(data.impressions[:, k]))
+    spend = data.plan.aligned(st.channels)[:, k]
+    bought = np.repeat(spend / st.cost_per_touch[k] / 7.0, steps)  # per day, each step
+    X_pre = pt.concatenate([pt.expand_dims(X0, 0), Xs[:-1]], axis=0)
+    targeted = pt.maximum(X_pre[:, :, 0] @ mats.targeting[:, k], TINY)  # (T,) at each step's start
+    p0 = bought / targeted
+    x = 7.0 * p0 / cap
+    xs = pt.maximum(x, CAP_SMALL)
+    sent = p0 * pt.where(x > CAP_SMALL, -pt.expm1(-xs) / xs, 1.0 - 0.5 * x) * targeted * st.dt
+    weekly = pm.Deterministic(f"impressions_{c}_model", sent.reshape((data.weeks, steps)).sum(axis=1)[ok])
+    cv = pm.HalfNormal(f"noise_impressions_{c}", sigma=NOISE_PRIOR_SIGMA)
+    pm.Normal(f"obs_impressions_{c}", mu=weekly, sigma=cv * weekly + 1e-9, observed=data.impressions[ok, k])
 
 
 def _add_lift_test(pm, pt, i, test, run, arrays, touches, em, cm, X0, Xs, st: Structure, steps: int, mats):
@@ -100,8 +119,10 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
         if params.cap is None:
             params = params.replace(cap=np.full(st.n_sources, np.inf))
         seen = _observed_impressions(data, st)
+        cap_model = pt.as_tensor(params.cap)  # (the caps the delivery curves of observed impressions learn)
+        learned_caps = [tgt[0] for kind, tgt in zip(space.kinds, space.targets) if kind == "cap"]
         if seen.any():  # observed impressions were delivered already: no demand cap on top of them
-            params = params.replace(cap=pt.where(seen, np.inf, pt.as_tensor(params.cap)))
+            params = params.replace(cap=pt.where(seen, np.inf, cap_model))
         named = {k: pt.as_tensor(np.asarray(v, float)) if isinstance(v, np.ndarray | float | int | np.floating) else v
                  for k, v in params.as_dict().items()}
         fields = list(named.values())
@@ -145,6 +166,8 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
             elif obs.likelihood == "binomial":
                 n = obs.sample_size[ok].astype(np.int64)
                 pm.Binomial(name, n=n, p=pt.clip(mu_o, 1e-9, 1 - 1e-9), observed=np.round(y * n).astype(np.int64))
+        for k in np.flatnonzero(seen[:-1] & np.isin(np.arange(st.n_sources - 1), learned_caps)):
+            _add_delivery(pm, pt, int(k), data, st, cap_model[k], X0, Xs, steps, mats)
         for i, test in enumerate(resolve_lift_tests(scenario, data)):
             _add_lift_test(pm, pt, i, test, run, arrays, touches, em, cm, X0, Xs, st, steps, mats)
         if paths is not None:

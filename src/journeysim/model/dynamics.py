@@ -12,7 +12,9 @@ The model, per time step of ``dt`` days:
    recommendations). They land on group ``g = (persona, stage)`` in proportion to its targeting
    weight, so a person in ``g`` expects ``lam[k, g] = T_k w[k, g] / sum_g' N_g' w[k, g']`` touches.
    Effectiveness per touch falls with the average weekly frequency ``f_k`` among the targeted,
-   ``q_k = 1 / (1 + f_k / f_half_k)`` (diminishing returns, a Hill curve of shape one).
+   ``q_k = 1 / (1 + f_k / f_half_k)`` (diminishing returns, a Hill curve of shape one). A
+   demand-capped channel delivers at most ``cap_k`` touches a week to a targeted person
+   (:func:`effectiveness`).
 2. **Memory.** Each person's exposure memory of channel ``k`` decays by ``carryover_k`` a day and
    grows by ``q_k`` per touch received (adstock at the individual level).
 3. **Hazards.** The hazard of transition ``e`` for a person of persona ``p`` with memories
