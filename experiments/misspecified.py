@@ -110,8 +110,24 @@ def demand_section(history: pd.DataFrame, latent: bool = False) -> dict:
             **({"latent": {"sd": 0.03, "every": 4}} if latent else {})}
 
 
+LIFT_WEEKS, LIFT_WINDOW, LIFT_SHARE = (60, 67), 4, 0.2
+
+
+def lift_test(world, channel: str, seed: int) -> dict:
+    """A geo holdout the brand ran (``--lift CHANNEL``): the channel off in a fifth of the market in
+    history weeks 60-67, purchases counted over those weeks and four after, measured with a standard
+    error of 20% of the lift (at least 200 purchases) around the world's exact lift."""
+    truth = world.history_lift(channel, LIFT_WEEKS[0] - 1, LIFT_WEEKS[1] - 1, window=LIFT_WINDOW, spend=0.0,
+                               share=LIFT_SHARE)
+    se = max(0.2 * abs(truth), 200.0)
+    measured = truth + se * np.random.default_rng([seed, 77]).standard_normal()
+    return {"name": f"{channel} geo holdout", "channel": channel, "weeks": list(LIFT_WEEKS), "spend": 0.0,
+            "share": LIFT_SHARE, "window": LIFT_WINDOW, "measures": "purchases", "lift": round(float(measured), 1),
+            "se": round(float(se), 1), "_truth": truth}
+
+
 def scenario_dict(name: str, history: pd.DataFrame, csv_name: str, rates: dict, initial: dict,
-                  scales: dict, demand: bool | str = False) -> dict:
+                  scales: dict, demand: bool | str = False, lifts: list | None = None) -> dict:
     """The scenario as a mapping (written to YAML by :func:`write_scenario`)."""
     return {
         "name": f"{name}-from-csv",
@@ -138,6 +154,7 @@ def scenario_dict(name: str, history: pd.DataFrame, csv_name: str, rates: dict, 
         ],
         "priors": dict(PRIORS),
         **({"demand": demand_section(history, latent=demand == "latent")} if demand else {}),
+        **({"lift_tests": [{k: v for k, v in t.items() if not k.startswith("_")} for t in lifts]} if lifts else {}),
     }
 
 
@@ -163,7 +180,7 @@ def _twin_levels(js, sc_dict: dict, base_dir: Path) -> dict:
 
 
 def write_scenario(name: str, world, directory: Path, iterations: int = 30,
-                   demand: bool | str = False) -> tuple[Path, dict]:
+                   demand: bool | str = False, lifts: list | None = None, suffix: str = "") -> tuple[Path, dict]:
     """Write ``<directory>/<name>.yaml`` and its history CSV; return the path and the tuning record.
 
     Level tuning (what a user would do by hand with ``js.run_twin``): starting from the default
@@ -216,8 +233,8 @@ def write_scenario(name: str, world, directory: Path, iterations: int = 30,
     rates = {k: float(f"{v:.6g}") for k, v in rates.items()}
     initial = {k: round(v, 4) for k, v in initial.items()}
     initial["unaware"] = round(1.0 - sum(v for k, v in initial.items() if k != "unaware"), 4)
-    sc = scenario_dict(name, history, csv_name, rates, initial, scales, demand)
-    path = directory / f"{name}{'_' + (demand if isinstance(demand, str) else 'demand') if demand else ''}.yaml"
+    sc = scenario_dict(name, history, csv_name, rates, initial, scales, demand, lifts)
+    path = directory / f"{name}{suffix}.yaml"
     header = (f"# Written by experiments/misspecified.py from {csv_name} alone (the '{name}' world's history).\n"
               "# Base rates, initial shares and the site-visit / referral scales were tuned with the twin so that\n"
               "# the scenario's own parameters reproduce the observed mean levels; calibration learns the rest.\n")
@@ -303,13 +320,16 @@ def in_sample_fit(js, sc, fit, data) -> dict:
 
 
 def run_world(name: str, seed: int, draws: int, tune: int, chains: int, out: Path,
-              target_accept: float | None = None, demand: bool | str = False) -> dict:
+              target_accept: float | None = None, demand: bool | str = False, lift: str | None = None) -> dict:
     import journeysim as js
 
     world = make(name, seed=seed)
     wdir = out / f"{name}_seed{seed}_world"
     world.write(wdir)  # history.csv, plans/*.csv, truth.json (for reference)
-    sc_path, tuning = write_scenario(name, world, SCENARIOS, demand=demand)
+    lifts = [lift_test(world, lift, seed)] if lift else []
+    suffix = (f"_{demand if isinstance(demand, str) else 'demand'}" if demand else "") + (f"_lift_{lift}" if lift else "")
+    sc_path, tuning = write_scenario(name, world, SCENARIOS, demand=demand, lifts=lifts, suffix=suffix)
+    tuning["lift_tests"] = lifts
     val = validate(sc_path)
     print(f"[{name} seed {seed}] scenario {sc_path.relative_to(ROOT)}; validate rc={val['returncode']}: "
           f"{val['output'].splitlines()[-1] if val['output'] else ''}", flush=True)
@@ -499,6 +519,8 @@ def main(argv=None) -> int:
     ap.add_argument("--demand", action="store_true",
                     help="give the scenario a demand: section (seasonality, trend, the CSV's controls)")
     ap.add_argument("--latent", action="store_true", help="with --demand: add a latent random-walk demand")
+    ap.add_argument("--lift", choices=CHANNELS, default=None,
+                    help="give the scenario a measured geo holdout of this channel (lift_tests:)")
     ap.add_argument("--report-only", action="store_true", help="rebuild summary.md from the JSON files in --out")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -506,7 +528,8 @@ def main(argv=None) -> int:
              f"`python experiments/misspecified.py --worlds {' '.join(args.worlds)} --draws {args.draws} "
              f"--tune {args.tune} --chains {args.chains}"
              + (f" --target-accept {args.target_accept}" if args.target_accept else "")
-             + (" --demand" if args.demand else "") + (" --latent" if args.latent else "") + "`; "
+             + (" --demand" if args.demand else "") + (" --latent" if args.latent else "")
+             + (f" --lift {args.lift}" if args.lift else "") + "`; "
              "deltas are total purchases over the 34 forecast weeks vs the world's baseline; errors in % of the "
              "world's baseline purchases; peer = experiments/results/peer_mmm (PyMC-Marketing).", ""]
     results = []
@@ -517,7 +540,7 @@ def main(argv=None) -> int:
                 res = json.loads(path.read_text())
             else:
                 res = run_world(name, seed, args.draws, args.tune, args.chains, args.out, args.target_accept,
-                                "latent" if args.latent else args.demand)
+                                "latent" if args.latent else args.demand, args.lift)
                 path.write_text(json.dumps(res, indent=1))
             results.append(res)
             md = markdown(res, load_peer(name, seed))

@@ -182,6 +182,21 @@ class World:
             out[f"cut_{c}"] = p
         return {k: self._frame(v) for k, v in out.items()}
 
+    def history_lift(self, channel: str, first: int, last: int, *, window: int = 0, spend: float = 0.0,
+                     share: float = 1.0, kpi: str = "purchases") -> float:
+        """The exact expected lift of an experiment in the observed history: ``kpi`` summed over
+        history weeks ``first..last + window`` (0-based) with ``channel``'s spend times ``spend`` in
+        weeks ``first..last``, minus as it was, times ``share`` (a geo holdout of that share of a
+        market whose people are alike)."""
+        reps = int(np.ceil(self.n_burn / 52)) + 1
+        burn = np.vstack([self.hist_spend[:52]] * reps)[-self.n_burn:] if self.n_burn else np.zeros((0, 4))
+        base = np.vstack([burn, self.hist_spend])
+        mod = base.copy()
+        mod[self.n_burn + first:self.n_burn + last + 1, CHANNELS.index(channel)] *= spend
+        kp, _, _ = self._run(np.stack([base, mod]), self._broadcast_state(self._initial_state(), 2), 0)
+        sl = slice(self.n_burn + first, self.n_burn + last + window + 1)
+        return float(share * (kp[kpi][1, sl].sum() - kp[kpi][0, sl].sum()))
+
     def expected_batch(self, plans: np.ndarray) -> dict[str, np.ndarray]:
         """Exact expected KPIs (P, 34) for a stack of forecast spend arrays (P, 34, 4)."""
         plans = np.asarray(plans, dtype=float)
