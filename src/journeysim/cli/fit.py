@@ -51,10 +51,15 @@ def cmd_fit(args) -> int:
         note = scenario_settings_note(st, src)
         if note:
             print("   " + note, flush=True)
-    with warnings.catch_warnings(record=True) as caught:
+    from journeysim.cli._terminal import fit_progress
+
+    with warnings.catch_warnings(record=True) as caught, \
+            fit_progress(st["sampler"], st["chains"], st["draws"], st["tune"],
+                         quiet=args.quiet or args.method != "nuts") as own_bar:
         warnings.simplefilter("always", JourneysimWarning)
         fit = calibrate(sc, data, draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler,
-                        seed=args.seed, method=args.method, progress=not args.quiet, paths=paths,
+                        seed=args.seed, method=args.method,
+                        progress=own_bar if args.method == "nuts" else not args.quiet, paths=paths,
                         target_accept=args.target_accept, coords=args.coords,
                         abc_agents=args.abc_agents, executor=executor)
     fit.save(out)
@@ -86,8 +91,12 @@ def cmd_fit(args) -> int:
                                ["channel", *check.columns], title="path table: touches followed by a purchase"))
     write_json(summary, out / "summary.json")
     if not args.quiet:
-        rows = [[n, p["mean"], p["hdi_5%"], p["hdi_95%"], p["r_hat"], p["ess_bulk"]] for n, p in params.items()]
-        print(format_table(rows, ["parameter", "mean", "5%", "95%", "r-hat", "ESS"], title="posterior"))
+        from journeysim._util.format import number
+
+        rows = [[n, number(p["mean"]), number(p["hdi_5%"]), number(p["hdi_95%"]), f"{p['r_hat']:.3f}",
+                 number(round(p["ess_bulk"]))] for n, p in params.items()]
+        print(format_table(rows, ["parameter", "mean", "5%", "95%", "r-hat", "ESS (bulk)"],
+                           title="posterior (5% and 95%: the 90% highest-density interval)"))
         print(f"\n{fit.info['seconds']:.0f} s; max r-hat {fit.info['max_rhat']:.3f}, min bulk ESS "
               f"{fit.info['min_ess_bulk']:.0f}, divergences {fit.info['divergences']}; "
               f"observed weeks inside the 90% predictive band: "
@@ -105,7 +114,8 @@ def cmd_fit(args) -> int:
         import sys
 
         for w in caught:
-            print(f"WARNING: {w.message}", file=sys.stderr)
+            if issubclass(w.category, JourneysimWarning):
+                print("warning: " + " ".join(str(w.message).split()), file=sys.stderr)
         return 3 if args.strict else 0
     return 0
 

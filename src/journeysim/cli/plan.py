@@ -16,8 +16,40 @@ __all__ = ['register']
 
 HEADLINE = ("purchases", "new_customers", "revenue", "spend", "roas", "cpa")
 
+#: What each headline metric is, for people: (column header, kind of value, fixed per plan).
+LABELS = {
+    "purchases": ("purchases", "number"),
+    "new_customers": ("new customers", "number"),
+    "media_new_customers": ("new customers won by media", "number"),
+    "revenue": ("revenue", "money"),
+    "spend": ("media spend", "money"),
+    "roas": ("ROAS*", "ratio"),
+    "cpa": ("cost per new customer won by media", "money"),
+}
+#: The one meaning of ROAS, printed under every table that shows it.
+ROAS_NOTE = ("* ROAS = incremental revenue / incremental spend: the plan's revenue minus that of the same "
+             "posterior draw without any media, divided by the plan's media spend.")
+#: Quantities a plan fixes (the same in every draw): shown without an interval.
+FIXED = ("spend",)
 
-def _forecast_table(fc, title):
+
+def _header(m: str, currency: str | None) -> str:
+    from journeysim._util.format import currency_label
+
+    head, kind = LABELS.get(m, (m.replace("_", " "), "number"))
+    return f"{head} ({currency_label(currency)})" if kind == "money" and currency else head
+
+
+def _cell(m, mean, lower, upper, currency, *, signed=False):
+    from journeysim._util.format import interval, value
+
+    kind = LABELS.get(m, (m, "number"))[1]
+    if m in FIXED or lower == upper:
+        return value(mean, kind, currency, signed=signed)
+    return interval(mean, lower, upper, kind, currency, signed=signed)
+
+
+def _forecast_table(fc, title, currency=None):
     from journeysim.cli.tables import format_table
     from journeysim.planning.comparison import summarize_metrics
 
@@ -25,27 +57,37 @@ def _forecast_table(fc, title):
     rows = []
     for plan in fc.plan.values:
         sub = t[t.plan == str(plan)].set_index("metric")
-        rows.append([str(plan)] + [f"{sub.loc[m, 'mean']:,.4g} [{sub.loc[m, 'lower']:,.4g}, {sub.loc[m, 'upper']:,.4g}]"
+        rows.append([str(plan)] + [_cell(m, sub.loc[m, "mean"], sub.loc[m, "lower"], sub.loc[m, "upper"], None)
                                    if m in sub.index else "-" for m in HEADLINE])
-    return format_table(rows, ["plan", *HEADLINE], title=title)
+    return format_table(rows, ["plan", *(_header(m, currency) for m in HEADLINE)], title=title,
+                        notes=[_money_note(currency), ROAS_NOTE])
 
 
-def _compare_table(cmp, metric):
+def _money_note(currency):
+    return "  media spend is fixed by the plan (no interval)"
+
+
+COMPARED = ("purchases", "revenue", "media_new_customers", "cpa")
+
+
+def _compare_table(cmp, metric, currency=None):
+    from journeysim._util.format import percent
     from journeysim.cli.tables import format_table
 
     rows = []
+    shown = [m for m in COMPARED if m in list(cmp.metric.values)]
     for plan in cmp.plan.values:
         if plan == cmp.attrs["baseline"]:
             continue
         c = cmp.sel(plan=plan)
         row = [str(plan)]
-        for m in ("purchases", "revenue", "media_new_customers", "cpa"):
-            if m in list(cmp.metric.values):
-                x = c.sel(metric=m)
-                row.append(f"{float(x['mean']):+,.4g} [{float(x['lower']):+,.4g}, {float(x['upper']):+,.4g}]")
-        row.append(f"{float(c.sel(metric=metric)['prob_better']):.0%}")
+        for m in shown:
+            x = c.sel(metric=m)
+            row.append(_cell(m, float(x["mean"]), float(x["lower"]), float(x["upper"]), None, signed=True))
+        row.append(percent(float(c.sel(metric=metric)["prob_better"])))
         rows.append(row)
-    heads = ["plan", "Δ purchases", "Δ revenue", "Δ media new customers", "Δ cpa", f"P(beats baseline on {metric})"]
+    heads = ["plan", *(f"change in {_header(m, currency)}" for m in shown),
+             f"P(beats baseline on {LABELS.get(metric, (metric,))[0]})"]
     return format_table(rows, heads, title=f"vs {cmp.attrs['baseline']}: posterior mean [90% interval]")
 
 
@@ -58,18 +100,19 @@ def _identification_warnings(sc, fit, data) -> list[str]:
     return identification(sc, fit, data)[1]
 
 
-def _write_forecast(fc, cmp, out: Path, quiet: bool, metric: str, warnings: list[str] = ()):
+def _write_forecast(fc, cmp, out: Path, quiet: bool, metric: str, warnings: list[str] = (), currency=None):
     from journeysim._util.files import atomic_path, save_figure, write_json
     from journeysim.planning.comparison import summarize_metrics
     from journeysim.plots.planning import plot_comparison, plot_forecast
 
     with atomic_path(out / "forecast.nc") as tmp:
         fc.to_netcdf(tmp, engine="h5netcdf")
-    save_figure(plot_forecast(fc), out / "forecast.png")
+    save_figure(plot_forecast(fc, currency=currency), out / "forecast.png")
     files = ["forecast.nc", "forecast.png", "summary.json"]
     summary = {"scenario": fc.attrs.get("scenario"), "engine": fc.attrs.get("engine"),
                "horizon_weeks": int(fc.attrs["horizon_weeks"]), "tail_weeks": int(fc.attrs["tail_weeks"]),
-               "draws": int(fc.sizes["draw"]),
+               "draws": int(fc.sizes["draw"]), "currency": currency,
+               "roas_definition": ROAS_NOTE.lstrip("* "),
                "plans": {}}
     t = summarize_metrics(fc)
     for plan in fc.plan.values:
@@ -85,7 +128,7 @@ def _write_forecast(fc, cmp, out: Path, quiet: bool, metric: str, warnings: list
     if cmp is not None:
         with atomic_path(out / "comparison.nc") as tmp:
             cmp.to_netcdf(tmp, engine="h5netcdf")
-        save_figure(plot_comparison(cmp), out / "comparison.png")
+        save_figure(plot_comparison(cmp, currency=currency), out / "comparison.png")
         files[2:2] = ["comparison.nc", "comparison.png"]
         summary["comparison"] = {
             str(p): {str(m): {k: float(cmp[k].sel(plan=p, metric=m)) for k in ("mean", "lower", "upper", "prob_better")}
@@ -96,10 +139,11 @@ def _write_forecast(fc, cmp, out: Path, quiet: bool, metric: str, warnings: list
     write_json(summary, out / "summary.json")
     if not quiet:
         print(_forecast_table(fc, f"forecast over {fc.attrs['horizon_weeks']} weeks + {fc.attrs['tail_weeks']} "
-                                  f"tail ({fc.attrs['engine']}, {fc.sizes['draw']} draws): mean [90% interval]"))
+                                  f"tail ({fc.attrs['engine']}, {fc.sizes['draw']} draws): mean [90% interval]",
+                              currency))
         if cmp is not None:
             print()
-            print(_compare_table(cmp, metric))
+            print(_compare_table(cmp, metric, currency))
         for w in warnings:
             print(f"note: {w}")
         print(f"\nwrote {out}/" + ", ".join(files))
@@ -121,7 +165,8 @@ def cmd_forecast(args) -> int:
                   engine=args.engine, agents=args.agents, agent_draws=args.agent_draws,
                   executor=executor_from_args(args), allow_unconverged=args.allow_unconverged)
     cmp = compare(fc) if fc.sizes["plan"] > 1 else None
-    _write_forecast(fc, cmp, Path(args.out), args.quiet, args.metric, _identification_warnings(sc, fit, data))
+    _write_forecast(fc, cmp, Path(args.out), args.quiet, args.metric, _identification_warnings(sc, fit, data),
+                    sc.spec.currency)
     return 0
 
 
@@ -150,8 +195,8 @@ def cmd_optimize(args) -> int:
         res.to_netcdf(tmp, engine="h5netcdf")
     with atomic_path(out / "response.nc") as tmp:
         rc.to_netcdf(tmp, engine="h5netcdf")
-    save_figure(plot_allocation(res), out / "allocation.png")
-    save_figure(plot_response(rc), out / "response.png")
+    save_figure(plot_allocation(res, currency=sc.spec.currency), out / "allocation.png")
+    save_figure(plot_response(rc, currency=sc.spec.currency), out / "response.png")
     chans = list(res.channel.values)
     gain = {str(p): {str(m): {k: float(res[k].sel(plan=p, metric=m)) for k in ("mean", "lower", "upper", "prob_better")}
                      for m in ("purchases", "revenue", "media_new_customers")} for p in ("optimum", "baseline_mix")}
@@ -159,7 +204,7 @@ def cmd_optimize(args) -> int:
                "allocation_weekly": {str(c): [float(x) for x in res.allocation.sel(channel=c).values] for c in chans},
                "allocation_total": {str(c): float(v) for c, v in zip(chans, res.allocation_total.values)},
                "baseline_weekly": {str(c): float(v) for c, v in zip(chans, res.baseline_weekly.values)},
-               "gain_vs_baseline": gain,
+               "gain_vs_baseline": gain, "currency": sc.spec.currency,
                "files": ["optimum.nc", "response.nc", "allocation.png", "response.png", "summary.json"]}
     if "agents_mean" in res:
         summary["agents_check"] = {
@@ -168,22 +213,31 @@ def cmd_optimize(args) -> int:
             for m in res.check_metric.values}
     write_json(summary, out / "summary.json")
     if not args.quiet:
-        rows = [[c, res.baseline_weekly.sel(channel=c).item()] + [res.allocation.sel(channel=c, period=p).item()
-                                                                   for p in res.period.values] for c in chans]
-        heads = ["channel", "baseline / week"] + [f"optimum / week (from week {int(w)})" for w in res.period_start_week.values]
-        print(format_table(rows, heads, title=f"allocation maximising {args.objective} for a budget of {args.budget:,.0f}"))
+        from journeysim._util.format import interval, money, percent
+
+        cur = sc.spec.currency
+        rows = [[c, money(res.baseline_weekly.sel(channel=c).item(), cur)]
+                + [money(res.allocation.sel(channel=c, period=p).item(), cur) for p in res.period.values]
+                for c in chans]
+        heads = ["channel", "baseline spend / week"] + [f"optimum spend / week (from week {int(w)})"
+                                                         for w in res.period_start_week.values]
+        print(format_table(rows, heads, title=f"allocation maximising {args.objective} for a budget of "
+                                              f"{money(args.budget, cur)} over {args.horizon} weeks"))
         print()
         rows = []
         for p in ("baseline_mix", "optimum"):
             g = gain[p]
-            rows.append([p] + [f"{g[m]['mean']:+,.4g} [{g[m]['lower']:+,.4g}, {g[m]['upper']:+,.4g}]"
-                               for m in ("purchases", "revenue")] + [f"{g['purchases']['prob_better']:.0%}"])
-        print(format_table(rows, ["plan", "Δ purchases", "Δ revenue", "P(more purchases)"],
-                           title="vs baseline (current spend): posterior mean [90% interval]"))
+            rows.append([p] + [interval(g[m]["mean"], g[m]["lower"], g[m]["upper"], signed=True)
+                               for m in ("purchases", "revenue")] + [percent(g["purchases"]["prob_better"])])
+        print(format_table(rows, ["plan", "change in purchases", f"change in {_header('revenue', cur)}",
+                                  "P(more purchases)"],
+                           title="vs baseline (current spend): posterior mean [90% interval]",
+                           notes=["  baseline_mix: the current mix scaled to this budget"]))
         if "agents_check" in summary:
             for m, v in summary["agents_check"].items():
-                print(f"agents check, optimum vs current mix at this budget, Δ {m}: agents {v['agents'][0]:+,.4g} "
-                      f"[{v['agents'][1]:+,.4g}, {v['agents'][2]:+,.4g}], twin {v['twin'][0]:+,.4g}")
+                a, t = v["agents"], v["twin"]
+                print(f"agents check, optimum vs current mix at this budget, change in {m}: agents "
+                      f"{interval(*a, signed=True)}, twin {interval(*t, signed=True)}")
         print(f"\n{res.attrs['iterations']} iterations, {res.attrs['seconds']:.1f} s; wrote {out}/" + ", ".join(summary["files"]))
     return 0
 
@@ -219,7 +273,10 @@ def cmd_plan(args) -> int:
             note = scenario_settings_note(st, src)
             print(f"1/2 calibrating '{sc.name}' on {data.weeks} observed weeks ({st['chains']} chains x "
                   f"{st['draws']} draws{'; ' + note if note else ''}) ...", flush=True)
-        with warnings.catch_warnings(record=True) as caught:
+        from journeysim.cli._terminal import fit_progress
+
+        with warnings.catch_warnings(record=True) as caught, \
+                fit_progress(st["sampler"], st["chains"], st["draws"], st["tune"], quiet=args.quiet):
             warnings.simplefilter("always", JourneysimWarning)
             fit = calibrate(sc, data, draws=args.fit_draws, tune=args.tune, chains=args.chains, seed=args.seed,
                             target_accept=args.target_accept, coords=args.coords, defaults=PLAN_FIT_DEFAULTS)
@@ -237,13 +294,15 @@ def cmd_plan(args) -> int:
             for w in misfit:
                 print(f"   note: {w}", flush=True)
         for w in caught:
-            print(f"WARNING: {w.message}", file=sys.stderr)
+            if issubclass(w.category, JourneysimWarning):
+                print("warning: " + " ".join(str(w.message).split()), file=sys.stderr)
     plans = _plans_arg(args, sc)
     if not args.quiet:
         print(f"2/2 forecasting {len(plans) + 1} plans over {args.horizon} weeks ...", flush=True)
     fc = forecast(sc, fit, data, plans, horizon=args.horizon, tail=args.tail, max_draws=args.draws,
                   allow_unconverged=args.allow_unconverged)
-    _write_forecast(fc, compare(fc), out, args.quiet, args.metric, _identification_warnings(sc, fit, data))
+    _write_forecast(fc, compare(fc), out, args.quiet, args.metric, _identification_warnings(sc, fit, data),
+                    sc.spec.currency)
     return 0
 
 
