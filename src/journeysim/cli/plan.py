@@ -170,10 +170,6 @@ def cmd_forecast(args) -> int:
     return 0
 
 
-def cmd_compare(args) -> int:
-    return cmd_forecast(args)
-
-
 def cmd_optimize(args) -> int:
     from journeysim._util.files import atomic_path, save_figure, write_json
     from journeysim.cli.tables import format_table
@@ -327,8 +323,8 @@ def _agents_args(p):
 
 
 def register(sub) -> None:
-    for name, helptext in (("forecast", "forecast media plans from a calibrated fit"),
-                           ("compare", "compare media plans with the baseline (incremental effects)")):
+    helptext = "forecast media plans from a calibrated fit and compare them with the baseline"
+    for name in ("forecast", "compare"):  # (one command under two names)
         f = sub.add_parser(name, help=helptext)
         _common(f)
         f.add_argument("--plan", action="append", metavar="PLAN",
@@ -336,7 +332,7 @@ def register(sub) -> None:
         f.add_argument("--engine", choices=["twin", "agents"], default="twin")
         f.add_argument("--metric", default="purchases", help="metric for P(beats baseline) (default purchases)")
         _agents_args(f)
-        f.set_defaults(func=cmd_compare if name == "compare" else cmd_forecast)
+        f.set_defaults(func=cmd_forecast)  # (one command, two names)
     o = sub.add_parser("optimize", help="allocate a budget across channels to maximise an objective")
     _common(o)
     o.add_argument("--budget", type=float, required=True, help="total spend over the horizon")
