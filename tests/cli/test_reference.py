@@ -13,8 +13,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 from conftest import REPO, SCENARIOS
@@ -109,22 +107,8 @@ def check_row(key: str, out) -> None:
     assert not extra, f"{row['command']} writes {sorted(extra)}, which the README does not list"
 
 
-@pytest.fixture(scope="module")
-def fitted(tmp_path_factory):
-    """``journeysim fit`` on the shop example in a fresh process, stderr to a file (not a terminal)."""
-    root = tmp_path_factory.mktemp("reference")
-    out = root / "fit"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
-               XDG_CACHE_HOME=str(root / "cache"))  # (a fresh cache: ArviZ shows its daily banner, if let through)
-    with open(root / "fit.log", "w") as log:
-        proc = subprocess.run([sys.executable, "-m", "journeysim.cli.main", "fit", SHOP, "--draws", "30", "--tune",
-                               "30", "--chains", "2", "--seed", "1", "--out", str(out)],
-                              stdout=subprocess.PIPE, stderr=log, text=True, env=env, timeout=600)
-    return root, out, proc, (root / "fit.log").read_text()
-
-
-def test_fit(fitted):
-    root, out, proc, log = fitted
+def test_fit(shop_fit):
+    root, out, proc, log = shop_fit
     assert proc.returncode == 0, log
     check_row("fit", out)
     # a quiet terminal: progress as plain lines, no library banner or warning, journeysim's warning on one line
@@ -153,35 +137,43 @@ def test_run(tmp_path):
 
 
 @pytest.mark.parametrize("verb", ["forecast", "compare"])
-def test_forecast_and_compare(fitted, tmp_path, verb):
-    _, fit, _, _ = fitted
+def test_forecast_and_compare(shop_fit, tmp_path, verb):
+    _, fit, _, _ = shop_fit
     out = tmp_path / verb
     assert main([verb, SHOP, "--posterior", str(fit), "--draws", "40", "--horizon", "8", "--tail", "2",
                  "--allow-unconverged", "--out", str(out), "--quiet"]) == 0
     check_row("forecast", out)
 
 
-def test_optimize(fitted, tmp_path):
-    _, fit, _, _ = fitted
+def test_optimize(shop_fit, tmp_path):
+    _, fit, _, _ = shop_fit
     out = tmp_path / "optimize"
     assert main(["optimize", SHOP, "--posterior", str(fit), "--budget", "50000", "--horizon", "8", "--tail", "2",
                  "--draws", "30", "--search-draws", "20", "--allow-unconverged", "--out", str(out), "--quiet"]) == 0
     check_row("optimize", out)
 
 
-def test_plan(fitted, tmp_path):
-    _, fit, _, _ = fitted
+def test_plan(shop_fit, tmp_path):
+    _, fit, _, _ = shop_fit
     out = tmp_path / "plan"
     assert main(["plan", SHOP, "--posterior", str(fit), "--draws", "40", "--horizon", "8", "--tail", "2",
                  "--allow-unconverged", "--out", str(out), "--quiet"]) == 0
     check_row("plan", out)
 
 
-def test_backtest(tmp_path):
-    out = tmp_path / "backtest"
-    assert main(["backtest", SHOP, "--folds", "1", "--horizon", "4", "--draws", "20", "--tune", "20", "--chains",
-                 "2", "--out", str(out), "--quiet"]) == 0
-    check_row("backtest", out)
+def test_report(shop_fit, tmp_path):
+    _, fit, _, _ = shop_fit
+    plan = tmp_path / "plan"
+    assert main(["plan", SHOP, "--posterior", str(fit), "--draws", "30", "--horizon", "8", "--tail", "1",
+                 "--allow-unconverged", "--no-report", "--out", str(plan), "--quiet"]) == 0
+    assert not (plan / "report.html").exists()
+    out = tmp_path / "report"
+    assert main(["report", str(plan), "--fit", str(fit), "--out", str(out / "report.html"), "--quiet"]) == 0
+    check_row("report", out)
+
+
+def test_backtest(shop_backtest):
+    check_row("backtest", shop_backtest)
 
 
 def test_attribute(tmp_path):

@@ -7,8 +7,8 @@ is meant, percentages as percentages.
 
 >>> number(192843.2), number(0.004123), number(12.34)
 ('192,843', '0.00412', '12.3')
->>> money(6718.4, "EUR"), money(-6718.4, "€"), money(6718.4)
-('6,718 EUR', '-€6,718', '6,718')
+>>> money(6718.4, "EUR"), money(-6718.4, "€"), money(6718.4), money(2.3e-13)
+('6,718 EUR', '-€6,718', '6,718', '0')
 >>> percent(0.1234), percent(0.1234, 1)
 ('12%', '12.3%')
 >>> interval(192843, 186012, 200231, sig=4)
@@ -94,6 +94,8 @@ def money(x: Any, currency: str | None = None, *, signed: bool = False, sig: int
         return number(x)
     pre, suf = _currency_affix(currency)
     v = float(x)
+    if abs(v) < 0.005:  # (less than a cent: numerically zero, e.g. an optimiser's 2e-13)
+        v = 0.0
     body = number(abs(v), sig=sig) if abs(v) >= 100 else number(abs(v), digits=3)
     sign = "-" if v < 0 else ("+" if signed and v > 0 else "")
     return f"{sign}{pre}{body}{suf}"

@@ -65,20 +65,8 @@ def cmd_fit(args) -> int:
     fit.save(out)
     ppc = posterior_predictive(sc, fit, data, max_draws=200, seed=fit.info["seed"])
     save_figure(plot_ppc(ppc, f"Posterior predictive check: {sc.name}"), out / "ppc.png")
-    cover = ppc_coverage(ppc)
-    criticism, misfit = criticize(ppc, fit, data)
-    channels, weak = identification(sc, fit, data)
-    d = fit.diagnostics
-    params = {}
-    for name in d.index:
-        row = d.loc[name]
-        params[name] = {"mean": row["mean"], "sd": row["sd"], "hdi_5%": row["hdi_5%"], "hdi_95%": row["hdi_95%"],
-                        "r_hat": row["r_hat"], "ess_bulk": row["ess_bulk"]}
-    summary = {**fit.info, "converged": fit.converged, "parameters": params, "ppc_coverage_90": cover,
-               "criticism": keyed(criticism, "kpi"),
-               "identification": keyed(channels, "channel"),
-               "warnings": misfit + weak,
-               "files": ["posterior.nc", "diagnostics.csv", "fit.json", "ppc.png", "summary.json"]}
+    summary, criticism, misfit, weak = fit_summary(sc, fit, data, ppc)
+    cover, params = summary["ppc_coverage_90"], summary["parameters"]
     if paths is not None:
         from journeysim._util.files import write_text
         from journeysim.inference.checks import path_check
@@ -118,6 +106,26 @@ def cmd_fit(args) -> int:
                 print("warning: " + " ".join(str(w.message).split()), file=sys.stderr)
         return 3 if args.strict else 0
     return 0
+
+
+def fit_summary(sc, fit, data, ppc) -> tuple[dict, list, list, list]:
+    """``summary.json`` of a fit (as ``fit`` and ``plan`` write it), its criticism rows and warnings."""
+    cover = ppc_coverage(ppc)
+    criticism, misfit = criticize(ppc, fit, data)
+    channels, weak = identification(sc, fit, data) if getattr(fit, "space", None) is not None and len(fit.space) \
+        else ([], [])
+    d = fit.diagnostics
+    params = {}
+    for name in d.index:
+        row = d.loc[name]
+        params[name] = {"mean": row["mean"], "sd": row["sd"], "hdi_5%": row["hdi_5%"], "hdi_95%": row["hdi_95%"],
+                        "r_hat": row["r_hat"], "ess_bulk": row["ess_bulk"]}
+    summary = {**fit.info, "converged": fit.converged, "parameters": params, "ppc_coverage_90": cover,
+               "criticism": keyed(criticism, "kpi"),
+               "identification": keyed(channels, "channel"),
+               "warnings": misfit + weak,
+               "files": ["posterior.nc", "diagnostics.csv", "fit.json", "ppc.png", "summary.json"]}
+    return summary, criticism, misfit, weak
 
 
 def _pct(x: float, digits: int = 0) -> str:

@@ -100,7 +100,66 @@ def _identification_warnings(sc, fit, data) -> list[str]:
     return identification(sc, fit, data)[1]
 
 
-def _write_forecast(fc, cmp, out: Path, quiet: bool, metric: str, warnings: list[str] = (), currency=None):
+def _contributions(sc, fit, data, fc, *, max_draws: int) -> dict:
+    """What each paid channel adds to the baseline: the baseline minus the baseline without that channel.
+
+    Per channel, posterior mean and 90% interval of the purchases, new customers and revenue it
+    adds over horizon and tail, and of the people it adds to each stage (mean over the horizon's
+    weeks). Same draws as ``fc`` (the same thinning), so the differences are the channel's alone.
+    """
+    import numpy as np
+
+    from journeysim._util.stats import interval_levels
+    from journeysim.planning.forecasting import forecast
+
+    base = fc.spend_by_channel.sel(plan="baseline")
+    paid = [str(c) for c, cost in zip(sc.structure.channels, sc.structure.cost_per_touch)
+            if cost > 0 and float(base.sel(channel=c)) > 0]
+    if not paid:
+        return {}
+    H, T = int(fc.attrs["horizon_weeks"]), int(fc.attrs["tail_weeks"])
+    plans = [{"name": f"without {c}", "changes": [{"set": {c: 0}}]} for c in paid]
+    off = forecast(sc, fit, data, plans, horizon=H, tail=T, max_draws=max_draws, marginal=False,
+                   allow_unconverged=True)  # (the fit was accepted, or refused, by the forecast itself)
+    if list(off.draw.values) != list(fc.draw.values):
+        return {}
+    lo, hi = interval_levels(0.9)
+
+    def stats(x):
+        x = np.asarray(x, float)
+        return {"mean": float(x.mean()), "lower": float(np.quantile(x, lo)), "upper": float(np.quantile(x, hi))}
+
+    b = fc.sel(plan="baseline")
+    out = {}
+    for c in paid:
+        o = off.sel(plan=f"without {c}")
+        row = {m: stats(b[m].values - o[m].values) for m in ("purchases", "new_customers", "revenue")}
+        row["spend"] = float(base.sel(channel=c))
+        people = (b.stage_size.isel(time=slice(0, H)) - o.stage_size.isel(time=slice(0, H))).mean("time")
+        row["people_by_stage"] = {str(s): stats(people.sel(stage=s).values) for s in fc.stage.values}
+        out[c] = row
+    return out
+
+
+def _contributions_table(contrib: dict, currency=None) -> str:
+    from journeysim._util.format import interval, number
+    from journeysim.cli.tables import format_table
+
+    stages = list(next(iter(contrib.values()))["people_by_stage"])
+    rows = [[c, interval(**r["purchases"], signed=True), interval(**r["revenue"], signed=True)]
+            + [number(r["people_by_stage"][s]["mean"], signed=True) for s in stages] for c, r in contrib.items()]
+    return format_table(rows, ["channel", "purchases it adds", f"revenue it adds{_unit(currency)}",
+                               *(f"people in {s} (mean)" for s in stages)],
+                        title="what each channel adds to the baseline (baseline minus baseline without it): "
+                              "posterior mean [90% interval]")
+
+
+def _unit(currency):
+    return f" ({currency})" if currency else ""
+
+
+def _write_forecast(fc, cmp, out: Path, quiet: bool, metric: str, warnings: list[str] = (), currency=None,
+                    contributions: dict | None = None):
     from journeysim._util.files import atomic_path, save_figure, write_json
     from journeysim.planning.comparison import summarize_metrics
     from journeysim.plots.planning import plot_comparison, plot_forecast
@@ -134,6 +193,8 @@ def _write_forecast(fc, cmp, out: Path, quiet: bool, metric: str, warnings: list
             str(p): {str(m): {k: float(cmp[k].sel(plan=p, metric=m)) for k in ("mean", "lower", "upper", "prob_better")}
                      for m in cmp.metric.values} for p in cmp.plan.values if p != cmp.attrs["baseline"]}
         summary["comparison_metric"] = metric
+    if contributions:
+        summary["contributions"] = contributions
     summary["files"] = files
     summary["warnings"] = list(warnings)
     write_json(summary, out / "summary.json")
@@ -144,6 +205,9 @@ def _write_forecast(fc, cmp, out: Path, quiet: bool, metric: str, warnings: list
         if cmp is not None:
             print()
             print(_compare_table(cmp, metric, currency))
+        if contributions:
+            print()
+            print(_contributions_table(contributions, currency))
         for w in warnings:
             print(f"note: {w}")
         print(f"\nwrote {out}/" + ", ".join(files))
@@ -165,8 +229,9 @@ def cmd_forecast(args) -> int:
                   engine=args.engine, agents=args.agents, agent_draws=args.agent_draws,
                   executor=executor_from_args(args), allow_unconverged=args.allow_unconverged)
     cmp = compare(fc) if fc.sizes["plan"] > 1 else None
+    contrib = _contributions(sc, fit, data, fc, max_draws=args.draws) if args.engine == "twin" else None
     _write_forecast(fc, cmp, Path(args.out), args.quiet, args.metric, _identification_warnings(sc, fit, data),
-                    sc.spec.currency)
+                    sc.spec.currency, contrib)
     return 0
 
 
@@ -250,7 +315,6 @@ def cmd_plan(args) -> int:
     from journeysim._util.files import save_figure, write_json
     from journeysim.errors import JourneysimWarning
     from journeysim.inference.checks import posterior_predictive
-    from journeysim.inference.criticism import criticize, keyed
     from journeysim.inference.sampling import (
         calibrate,
         fit_settings,
@@ -279,11 +343,11 @@ def cmd_plan(args) -> int:
         fit.save(out / "fit")
         ppc = posterior_predictive(sc, fit, data, max_draws=200, seed=fit.info["seed"])
         save_figure(plot_ppc(ppc, f"Posterior predictive check: {sc.name}"), out / "fit" / "ppc.png")
+        from journeysim.cli.fit import fit_summary
+
         i = fit.info
-        criticism, misfit = criticize(ppc, fit, data)
-        write_json({**i, "converged": fit.converged,
-                    "criticism": keyed(criticism, "kpi"),
-                    "warnings": misfit}, out / "fit" / "summary.json")
+        fit_sum, _, misfit, _ = fit_summary(sc, fit, data, ppc)  # (the identification notes print below the table)
+        write_json(fit_sum, out / "fit" / "summary.json")
         if not args.quiet:
             print(f"   {i['seconds']:.0f} s; max r-hat {i['max_rhat']:.3f}, min bulk ESS {i['min_ess_bulk']:.0f}, "
                   f"divergences {i['divergences']} -> {out}/fit/", flush=True)
@@ -298,7 +362,13 @@ def cmd_plan(args) -> int:
     fc = forecast(sc, fit, data, plans, horizon=args.horizon, tail=args.tail, max_draws=args.draws,
                   allow_unconverged=args.allow_unconverged)
     _write_forecast(fc, compare(fc), out, args.quiet, args.metric, _identification_warnings(sc, fit, data),
-                    sc.spec.currency)
+                    sc.spec.currency, _contributions(sc, fit, data, fc, max_draws=args.draws))
+    if args.report:
+        from journeysim.cli.report import write_report
+
+        path, info = write_report(out, fit=args.posterior or (out / "fit"))
+        if not args.quiet:
+            print(f"wrote {path} (open it in a browser): " + ", ".join(info["sections"]))
     return 0
 
 
@@ -357,4 +427,6 @@ def register(sub) -> None:
                    help="sampler coordinates of the fit's lognormal parameters (default log; see journeysim fit --help)")
     p.add_argument("--seed", type=int)
     p.add_argument("--metric", default="purchases")
+    p.add_argument("--no-report", dest="report", action="store_false",
+                   help="do not write report.html (journeysim report DIR writes it later)")
     p.set_defaults(func=cmd_plan)
