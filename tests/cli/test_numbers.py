@@ -41,9 +41,11 @@ def test_money_percent_and_currency_labels():
     assert fmt.money(1234.5, "EUR") == "1,234 EUR" and fmt.money(1234.5) == "1,234"
     assert fmt.percent(0.954) == "95%" and fmt.percent(0.0123, 1) == "1.2%"
     assert fmt.currency_label("EUR") == "EUR" and fmt.currency_label(None) == "currency units"
-    ticks = fmt.axis_formatter("money", "€")
-    assert ticks(250000.0, 0) == "€250,000" and fmt.axis_formatter("money", "EUR")(1500.0, 0) == "1,500"
-    assert fmt.axis_formatter()(2.5e6, 0) == "2,500,000" and fmt.axis_formatter("percent")(0.25, 0) == "25%"
+    from journeysim.plots._axes import axis_formatter
+
+    ticks = axis_formatter("money", "€")
+    assert ticks(250000.0, 0) == "€250,000" and axis_formatter("money", "EUR")(1500.0, 0) == "1,500"
+    assert axis_formatter()(2.5e6, 0) == "2,500,000" and axis_formatter("percent")(0.25, 0) == "25%"
 
 
 def test_table_right_aligns_formatted_numbers_and_prints_notes():

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ['number', 'money', 'percent', 'interval', 'value', 'axis_formatter', 'currency_label', 'KINDS']
+__all__ = ['number', 'money', 'percent', 'interval', 'value', 'currency_affix', 'currency_label', 'KINDS']
 
 #: What a value is, for :func:`value`: a plain number, money, a share shown as a percentage, a ratio.
 KINDS = ("number", "money", "percent", "ratio")
@@ -78,7 +78,7 @@ def number(x: Any, *, digits: int = 3, signed: bool = False, sig: int | None = N
     return sign + text
 
 
-def _currency_affix(currency: str | None) -> tuple[str, str]:
+def currency_affix(currency: str | None) -> tuple[str, str]:
     """(prefix, suffix): a symbol (``€``, ``$``) goes before the amount, a code (``EUR``) after it."""
     if not currency:
         return "", ""
@@ -92,7 +92,7 @@ def money(x: Any, currency: str | None = None, *, signed: bool = False, sig: int
     """An amount of money: ``€6,718``, ``6,718 EUR``, or a plain ``6,718`` without a currency."""
     if _is_missing(x):
         return number(x)
-    pre, suf = _currency_affix(currency)
+    pre, suf = currency_affix(currency)
     v = float(x)
     if abs(v) < 0.005:  # (less than a cent: numerically zero, e.g. an optimiser's 2e-13)
         v = 0.0
@@ -130,18 +130,3 @@ def interval(mean: Any, lower: Any, upper: Any, kind: str = "number", currency: 
     """``mean [lower, upper]`` with every part formatted alike (``signed``: ``+`` on gains)."""
     f = lambda v: value(v, kind, currency, signed=signed, sig=sig)  # noqa: E731
     return f"{f(mean)} [{f(lower)}, {f(upper)}]"
-
-
-def axis_formatter(kind: str = "number", currency: str | None = None):
-    """A matplotlib tick formatter that writes ticks as :func:`value` does (no offset, no 1e5).
-
-    Money ticks carry a currency symbol (``€5,000``) but not a code: put that in the axis label.
-    """
-    from matplotlib.ticker import FuncFormatter
-
-    if kind == "percent":
-        return FuncFormatter(lambda v, _pos: percent(v))
-    if kind == "money":  # (a symbol on each tick; a code only in the axis label: currency_label)
-        pre, _ = _currency_affix(currency)
-        return FuncFormatter(lambda v, _pos: ("-" if v < 0 else "") + pre + number(abs(v), trim=True))
-    return FuncFormatter(lambda v, _pos: number(v, trim=True))

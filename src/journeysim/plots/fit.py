@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from journeysim._util.format import axis_formatter
 from journeysim._util.stats import interval_levels
+from journeysim.plots._axes import axis_formatter
 
 __all__ = ['plot_ppc']
 

@@ -6,7 +6,8 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from journeysim._util.format import axis_formatter, currency_label, percent
+from journeysim._util.format import currency_label, percent
+from journeysim.plots._axes import axis_formatter
 from journeysim.plots.simulation import plot_fan
 
 #: Metrics in words, and whether they are money.

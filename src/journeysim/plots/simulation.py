@@ -10,7 +10,8 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from journeysim._util.format import axis_formatter, currency_label
+from journeysim._util.format import currency_label
+from journeysim.plots._axes import axis_formatter
 
 __all__ = ['plot_stages', 'plot_flows', 'plot_channels', 'plot_fan', 'STAGE_COLORS']
 
