@@ -103,7 +103,7 @@ def cmd_fit(args) -> int:
 
         for w in caught:
             if issubclass(w.category, JourneysimWarning):
-                print("warning: " + " ".join(str(w.message).split()), file=sys.stderr)
+                print("WARNING: " + " ".join(str(w.message).split()), file=sys.stderr)
         return 3 if args.strict else 0
     return 0
 

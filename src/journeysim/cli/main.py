@@ -22,6 +22,7 @@ __all__ = ['main', 'build_parser']
 
 
 def cmd_validate(args) -> int:
+    from journeysim._util.format import number
     from journeysim.cli.tables import format_table
     from journeysim.model.scenario import load_scenario
 
@@ -29,7 +30,7 @@ def cmd_validate(args) -> int:
     st = sc.structure
     print(f"{args.scenario}: valid scenario '{sc.name}'")
     rows = [
-        ["market", f"{st.population:,.0f} people, {st.agents:,} agents ({st.weight:.3g} people each)"],
+        ["market", f"{st.population:,.0f} people, {st.agents:,} agents ({number(st.weight)} people each)"],
         ["horizon", f"{sc.weeks} weeks from {sc.start}, step {sc.spec.market.step}, seed {sc.seed}"],
         ["journey", f"{len(st.stages)} stages, {len(st.edges)} transitions: {' '.join(st.stages)}"],
         ["personas", ", ".join(f"{p} ({s:.0%})" for p, s in zip(st.personas, st.persona_share))],

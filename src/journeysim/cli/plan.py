@@ -355,7 +355,7 @@ def cmd_plan(args) -> int:
                 print(f"   note: {w}", flush=True)
         for w in caught:
             if issubclass(w.category, JourneysimWarning):
-                print("warning: " + " ".join(str(w.message).split()), file=sys.stderr)
+                print("WARNING: " + " ".join(str(w.message).split()), file=sys.stderr)
     plans = _plans_arg(args, sc)
     if not args.quiet:
         print(f"2/2 forecasting {len(plans) + 1} plans over {args.horizon} weeks ...", flush=True)

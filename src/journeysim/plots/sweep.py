@@ -58,7 +58,7 @@ def plot_sweep(ds: xr.Dataset, title: str | None = None) -> Figure:
         ax.set_xlabel(x)
         ax.set_ylabel(label)
         if line:
-            ax.legend(frameon=False, fontsize=8)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, fontsize=8)
     note = []
     if rand:
         note.append(f"mean over {' x '.join(rand)}, band +-2 s.e.")
