@@ -12,6 +12,9 @@ horizon and the plan CSV path made absolute, and loads that.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +66,35 @@ def retail_small(small_dir) -> Scenario:
 def out_dir(tmp_path) -> Path:
     """A fresh output directory (not yet created, as a user would name one)."""
     return tmp_path / "out"
+
+
+@pytest.fixture(scope="session")
+def shop_fit(tmp_path_factory):
+    """``journeysim fit`` of ``scenarios/shop.yaml`` with very few draws, in a fresh process (about 35 s).
+
+    Not converged (planning commands need ``--allow-unconverged``); stderr goes to a file (not a
+    terminal). Returns ``(root, fit_dir, completed_process, stderr_text)``.
+    """
+    root = tmp_path_factory.mktemp("shop_fit")
+    out = root / "fit"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
+               XDG_CACHE_HOME=str(root / "cache"))  # (a fresh cache: ArviZ shows its daily banner, if let through)
+    with open(root / "fit.log", "w") as log:
+        proc = subprocess.run([sys.executable, "-m", "journeysim.cli.main", "fit", str(SCENARIOS / "shop.yaml"),
+                               "--draws", "30", "--tune", "30", "--chains", "2", "--seed", "1", "--out", str(out)],
+                              stdout=subprocess.PIPE, stderr=log, text=True, env=env, timeout=600)
+    return root, out, proc, (root / "fit.log").read_text()
+
+
+@pytest.fixture(scope="session")
+def shop_backtest(tmp_path_factory) -> Path:
+    """``journeysim backtest`` of ``scenarios/shop.yaml``: one fold of 4 weeks, very few draws (about 25 s)."""
+    from journeysim.cli.main import main
+
+    out = tmp_path_factory.mktemp("shop_backtest") / "backtest"
+    assert main(["backtest", str(SCENARIOS / "shop.yaml"), "--folds", "1", "--horizon", "4", "--draws", "20",
+                 "--tune", "20", "--chains", "2", "--out", str(out), "--quiet"]) == 0
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

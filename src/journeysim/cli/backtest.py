@@ -33,8 +33,10 @@ def cmd_backtest(args) -> int:
         summary = {"scenario": sc.name, "data": data.source, **res, "files": ["backtest.png", "summary.json"]}
         write_json(summary, stage / "summary.json")
     if not args.quiet:
-        rows = [[k.replace("_", " "), f"{v['weeks']:,}", f"{v['coverage_90']:.0%}", f"{v['crps']:,.4g}",
-                 f"{v['crps_relative']:.1%}", f"{v['mape']:.1%}"] for k, v in sorted(res["kpis"].items())]
+        from journeysim._util.format import number, percent
+
+        rows = [[k.replace("_", " "), number(v["weeks"]), percent(v["coverage_90"]), number(v["crps"]),
+                 percent(v["crps_relative"], 1), percent(v["mape"], 1)] for k, v in sorted(res["kpis"].items())]
         print(format_table(rows, ["KPI", "held-back weeks", "inside the 90% interval", "CRPS",
                                   "CRPS / observed mean", "mean abs. error"],
                            title="backtest: forecasts of weeks the fit did not see, with the spend actually run"))

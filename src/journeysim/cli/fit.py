@@ -57,31 +57,23 @@ def cmd_fit(args) -> int:
             print("   " + note, flush=True)
     for w in data_notes:
         print(f"warning: {w}", file=sys.stderr, flush=True)
-    with warnings.catch_warnings(record=True) as caught:
+    from journeysim.cli._terminal import fit_progress
+
+    with warnings.catch_warnings(record=True) as caught, \
+            fit_progress(st["sampler"], st["chains"], st["draws"], st["tune"],
+                         quiet=args.quiet or args.method != "nuts") as own_bar:
         warnings.simplefilter("always", JourneysimWarning)
         fit = calibrate(sc, data, draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler,
-                        seed=args.seed, method=args.method, progress=not args.quiet, paths=paths,
+                        seed=args.seed, method=args.method,
+                        progress=own_bar if args.method == "nuts" else not args.quiet, paths=paths,
                         target_accept=args.target_accept, coords=args.coords,
                         abc_agents=args.abc_agents, executor=executor)
     with staged_dir(out) as stage:  # (all outputs or none: a failure after sampling leaves nothing behind)
         fit.save(stage)
         ppc = posterior_predictive(sc, fit, data, max_draws=200, seed=fit.info["seed"])
         save_figure(plot_ppc(ppc, f"Posterior predictive check: {sc.name}"), stage / "ppc.png")
-        cover = ppc_coverage(ppc)
-        criticism, misfit = criticize(ppc, fit, data)
-        channels, weak = identification(sc, fit, data)
-        d = fit.diagnostics
-        params = {}
-        for name in d.index:
-            row = d.loc[name]
-            params[name] = {"mean": row["mean"], "sd": row["sd"], "hdi_5%": row["hdi_5%"], "hdi_95%": row["hdi_95%"],
-                            "r_hat": row["r_hat"], "ess_bulk": row["ess_bulk"]}
-        summary = {**fit.info, "converged": fit.converged, "parameters": params, "ppc_coverage_90": cover,
-                   "criticism": keyed(criticism, "kpi"),
-                   "identification": keyed(channels, "channel"),
-                   "warnings": data_notes + misfit + weak,
-                   "data_warnings": data_notes,
-                   "files": ["posterior.nc", "diagnostics.csv", "fit.json", "ppc.png", "summary.json"]}
+        summary, criticism, misfit, weak = fit_summary(sc, fit, data, ppc, data_notes)
+        cover, params = summary["ppc_coverage_90"], summary["parameters"]
         if paths is not None:
             from journeysim._util.files import write_text
             from journeysim.inference.checks import path_check
@@ -94,8 +86,12 @@ def cmd_fit(args) -> int:
                                    ["channel", *check.columns], title="path table: touches followed by a purchase"))
         write_json(summary, stage / "summary.json")
     if not args.quiet:
-        rows = [[n, p["mean"], p["hdi_5%"], p["hdi_95%"], p["r_hat"], p["ess_bulk"]] for n, p in params.items()]
-        print(format_table(rows, ["parameter", "mean", "5%", "95%", "r-hat", "ESS"], title="posterior"))
+        from journeysim._util.format import number
+
+        rows = [[n, number(p["mean"]), number(p["hdi_5%"]), number(p["hdi_95%"]), f"{p['r_hat']:.3f}",
+                 number(round(p["ess_bulk"]))] for n, p in params.items()]
+        print(format_table(rows, ["parameter", "mean", "5%", "95%", "r-hat", "ESS (bulk)"],
+                           title="posterior (5% and 95%: the 90% highest-density interval)"))
         print(f"\n{fit.info['seconds']:.0f} s; max r-hat {fit.info['max_rhat']:.3f}, min bulk ESS "
               f"{fit.info['min_ess_bulk']:.0f}, divergences {fit.info['divergences']}; "
               f"observed weeks inside the 90% predictive band: "
@@ -113,9 +109,32 @@ def cmd_fit(args) -> int:
         print(f"wrote {out}/posterior.nc, diagnostics.csv, ppc.png, summary.json")
     if not fit.converged:
         for w in caught:
-            print(f"WARNING: {w.message}", file=sys.stderr)
+            if issubclass(w.category, JourneysimWarning):
+                print("WARNING: " + " ".join(str(w.message).split()), file=sys.stderr)
         return 3 if args.strict else 0
     return 0
+
+
+def fit_summary(sc, fit, data, ppc, data_notes=()) -> tuple[dict, list, list, list]:
+    """``summary.json`` of a fit (as ``fit`` and ``plan`` write it), its criticism rows and warnings
+    (``data_notes``: what the data cannot support, :func:`journeysim.inference.support.data_support`)."""
+    cover = ppc_coverage(ppc)
+    criticism, misfit = criticize(ppc, fit, data)
+    channels, weak = identification(sc, fit, data) if getattr(fit, "space", None) is not None and len(fit.space) \
+        else ([], [])
+    d = fit.diagnostics
+    params = {}
+    for name in d.index:
+        row = d.loc[name]
+        params[name] = {"mean": row["mean"], "sd": row["sd"], "hdi_5%": row["hdi_5%"], "hdi_95%": row["hdi_95%"],
+                        "r_hat": row["r_hat"], "ess_bulk": row["ess_bulk"]}
+    summary = {**fit.info, "converged": fit.converged, "parameters": params, "ppc_coverage_90": cover,
+               "criticism": keyed(criticism, "kpi"),
+               "identification": keyed(channels, "channel"),
+               "warnings": list(data_notes) + misfit + weak,
+               "data_warnings": list(data_notes),
+               "files": ["posterior.nc", "diagnostics.csv", "fit.json", "ppc.png", "summary.json"]}
+    return summary, criticism, misfit, weak
 
 
 def _pct(x: float, digits: int = 0) -> str:

@@ -21,6 +21,7 @@ __all__ = ['main', 'build_parser']
 
 
 def cmd_validate(args) -> int:
+    from journeysim._util.format import number
     from journeysim.cli.tables import format_table
     from journeysim.cli.validate import check_scenario
 
@@ -28,7 +29,7 @@ def cmd_validate(args) -> int:
     st = sc.structure
     print(f"{args.scenario}: valid scenario '{sc.name}'" + (f" and data {data.source}" if data is not None else ""))
     rows = [
-        ["market", f"{st.population:,.0f} people, {st.agents:,} agents ({st.weight:.3g} people each)"],
+        ["market", f"{st.population:,.0f} people, {st.agents:,} agents ({number(st.weight)} people each)"],
         ["horizon", f"{sc.weeks} weeks from {sc.start}, step {sc.spec.market.step}, seed {sc.seed}"],
         ["journey", f"{len(st.stages)} stages, {len(st.edges)} transitions: {' '.join(st.stages)}"],
         ["personas", ", ".join(f"{p} ({s:.0%})" for p, s in zip(st.personas, st.persona_share))],
@@ -70,38 +71,47 @@ def cmd_run(args) -> int:
         ds = sim.run()
     elapsed = time.perf_counter() - t0
     summary = summarize(ds)
-    summary.update({"seconds": elapsed, "agents": sc.structure.agents, "seed": sc.seed,
+    summary.update({"currency": sc.spec.currency, "seconds": elapsed, "agents": sc.structure.agents, "seed": sc.seed,
                     "scenario_file": str(args.scenario)})
     with staged_dir(out) as stage:  # (all outputs or none)
         save_dataset(ds, stage / "simulation.nc")
         save_figure(plot_stages(ds), stage / "stages.png")
         save_figure(plot_flows(ds), stage / "flows.png")
-        save_figure(plot_channels(ds), stage / "channels.png")
+        save_figure(plot_channels(ds, currency=sc.spec.currency), stage / "channels.png")
         if args.engine == "agents" and args.log_agents:
             from journeysim.io.eventlog import save_events
 
             save_events(sim.events(), stage / "events.parquet")
         write_json(summary, stage / "summary.json")
     if not args.quiet:
-        print(_run_table(summary))
+        print(_run_table(summary, sc.spec.currency))
         print(f"\nwrote {out}/simulation.nc, stages.png, flows.png, channels.png, summary.json "
               f"({elapsed:.1f} s, {sc.structure.agents:,} agents)")
     return 0
 
 
-def _run_table(s: dict) -> str:
+def _run_table(s: dict, currency: str | None = None) -> str:
+    from journeysim._util.format import money, number
     from journeysim.cli.tables import format_table
 
+    m = lambda v: money(v, currency)  # noqa: E731
     head = [
-        ["spend", s["spend"]], ["purchases", s["purchases"]], ["new customers", s["new_customers"]],
-        ["repeat purchases", s["repeat_purchases"]], ["revenue", s["revenue"]], ["referrals", s["referrals"]],
-        ["ROAS (revenue / spend)", s["roas"]], ["cost per new customer", s["cost_per_acquisition"]],
+        ["spend", m(s["spend"])], ["purchases", number(s["purchases"])],
+        ["new customers", number(s["new_customers"])], ["repeat purchases", number(s["repeat_purchases"])],
+        ["revenue", m(s["revenue"])], ["referrals", number(s["referrals"])],
+        ["revenue per unit of spend*", number(s["revenue_per_spend"])],
+        ["spend per new customer", m(s["spend_per_new_customer"])],
     ]
-    t1 = format_table(head, ["total over the horizon", "value"], title=f"{s['scenario']}: {s['weeks']} weeks from {s['start']}")
-    stages = [[k, s["stage_size_first_week"][k], s["stage_size_last_week"][k]] for k in s["stage_size_last_week"]]
-    t2 = format_table(stages, ["stage", "first week", "last week"])
-    chans = [[c, v["spend"], v["impressions"], v["mean_weekly_reach"]] for c, v in s["by_channel"].items()]
-    t3 = format_table(chans, ["channel", "spend", "touches", "mean weekly reach"]) if chans else ""
+    t1 = format_table(head, ["total over the horizon", "value"],
+                      title=f"{s['scenario']}: {s['weeks']} weeks from {s['start']}",
+                      notes=["* all revenue over all spend; not ROAS, which counts only the revenue media add "
+                             "(journeysim forecast)"])
+    stages = [[k, number(s["stage_size_first_week"][k]), number(s["stage_size_last_week"][k])]
+              for k in s["stage_size_last_week"]]
+    t2 = format_table(stages, ["stage", "people, first week", "people, last week"])
+    chans = [[c, m(v["spend"]), number(v["impressions"]), number(v["mean_weekly_reach"])]
+             for c, v in s["by_channel"].items()]
+    t3 = format_table(chans, ["channel", "spend", "touches", "people reached / week (mean)"]) if chans else ""
     return "\n\n".join(x for x in (t1, t2, t3) if x)
 
 
@@ -151,7 +161,7 @@ def _register_extras():
     import importlib
 
     for mod in ("journeysim.cli.fit", "journeysim.cli.backtest", "journeysim.cli.plan", "journeysim.cli.attribute",
-                "journeysim.cli.sweep"):
+                "journeysim.cli.sweep", "journeysim.cli.report"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as exc:
@@ -163,6 +173,13 @@ def _register_extras():
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``journeysim`` console script."""
+    from journeysim.cli._terminal import quiet_terminal
+
+    with quiet_terminal():  # (library banners and warnings off; journeysim's on one line)
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     if not _EXTRA_VERBS:
         _register_extras()
     parser = build_parser()

@@ -29,8 +29,40 @@ __all__ = ['register']
 
 HEADLINE = ("purchases", "new_customers", "revenue", "spend", "roas", "cpa")
 
+#: What each headline metric is, for people: (column header, kind of value, fixed per plan).
+LABELS = {
+    "purchases": ("purchases", "number"),
+    "new_customers": ("new customers", "number"),
+    "media_new_customers": ("new customers won by media", "number"),
+    "revenue": ("revenue", "money"),
+    "spend": ("media spend", "money"),
+    "roas": ("ROAS*", "ratio"),
+    "cpa": ("cost per new customer won by media", "money"),
+}
+#: The one meaning of ROAS, printed under every table that shows it.
+ROAS_NOTE = ("* ROAS = incremental revenue / incremental spend: the plan's revenue minus that of the same "
+             "posterior draw without any media, divided by the plan's media spend.")
+#: Quantities a plan fixes (the same in every draw): shown without an interval.
+FIXED = ("spend",)
 
-def _forecast_table(fc, title):
+
+def _header(m: str, currency: str | None) -> str:
+    from journeysim._util.format import currency_label
+
+    head, kind = LABELS.get(m, (m.replace("_", " "), "number"))
+    return f"{head} ({currency_label(currency)})" if kind == "money" and currency else head
+
+
+def _cell(m, mean, lower, upper, currency, *, signed=False):
+    from journeysim._util.format import interval, value
+
+    kind = LABELS.get(m, (m, "number"))[1]
+    if m in FIXED or lower == upper:
+        return value(mean, kind, currency, signed=signed)
+    return interval(mean, lower, upper, kind, currency, signed=signed)
+
+
+def _forecast_table(fc, title, currency=None):
     from journeysim.cli.tables import format_table
     from journeysim.planning.comparison import summarize_metrics
 
@@ -38,27 +70,37 @@ def _forecast_table(fc, title):
     rows = []
     for plan in fc.plan.values:
         sub = t[t.plan == str(plan)].set_index("metric")
-        rows.append([str(plan)] + [f"{sub.loc[m, 'mean']:,.4g} [{sub.loc[m, 'lower']:,.4g}, {sub.loc[m, 'upper']:,.4g}]"
+        rows.append([str(plan)] + [_cell(m, sub.loc[m, "mean"], sub.loc[m, "lower"], sub.loc[m, "upper"], None)
                                    if m in sub.index else "-" for m in HEADLINE])
-    return format_table(rows, ["plan", *HEADLINE], title=title)
+    return format_table(rows, ["plan", *(_header(m, currency) for m in HEADLINE)], title=title,
+                        notes=[_money_note(currency), ROAS_NOTE])
 
 
-def _compare_table(cmp, metric):
+def _money_note(currency):
+    return "  media spend is fixed by the plan (no interval)"
+
+
+COMPARED = ("purchases", "revenue", "media_new_customers", "cpa")
+
+
+def _compare_table(cmp, metric, currency=None):
+    from journeysim._util.format import percent
     from journeysim.cli.tables import format_table
 
     rows = []
+    shown = [m for m in COMPARED if m in list(cmp.metric.values)]
     for plan in cmp.plan.values:
         if plan == cmp.attrs["baseline"]:
             continue
         c = cmp.sel(plan=plan)
         row = [str(plan)]
-        for m in ("purchases", "revenue", "media_new_customers", "cpa"):
-            if m in list(cmp.metric.values):
-                x = c.sel(metric=m)
-                row.append(f"{float(x['mean']):+,.4g} [{float(x['lower']):+,.4g}, {float(x['upper']):+,.4g}]")
-        row.append(f"{float(c.sel(metric=metric)['prob_better']):.0%}")
+        for m in shown:
+            x = c.sel(metric=m)
+            row.append(_cell(m, float(x["mean"]), float(x["lower"]), float(x["upper"]), None, signed=True))
+        row.append(percent(float(c.sel(metric=metric)["prob_better"])))
         rows.append(row)
-    heads = ["plan", "Δ purchases", "Δ revenue", "Δ media new customers", "Δ cpa", f"P(beats baseline on {metric})"]
+    heads = ["plan", *(f"change in {_header(m, currency)}" for m in shown),
+             f"P(beats baseline on {LABELS.get(metric, (metric,))[0]})"]
     return format_table(rows, heads, title=f"vs {cmp.attrs['baseline']}: posterior mean [90% interval]")
 
 
@@ -82,34 +124,99 @@ def _identification_warnings(sc, fit, data) -> list[str]:
     return notes
 
 
-def _write_forecast(fc, cmp, out: Path, quiet: bool, metric: str, warnings: list[str] = ()):
+def _contributions(sc, fit, data, fc, *, max_draws: int) -> dict:
+    """What each paid channel adds to the baseline: the baseline minus the baseline without that channel.
+
+    Per channel, posterior mean and 90% interval of the purchases, new customers and revenue it
+    adds over horizon and tail, and of the people it adds to each stage (mean over the horizon's
+    weeks). Same draws as ``fc`` (the same thinning), so the differences are the channel's alone.
+    """
+    import numpy as np
+
+    from journeysim._util.stats import interval_levels
+    from journeysim.planning.forecasting import forecast
+
+    base = fc.spend_by_channel.sel(plan="baseline")
+    paid = [str(c) for c, cost in zip(sc.structure.channels, sc.structure.cost_per_touch)
+            if cost > 0 and float(base.sel(channel=c)) > 0]
+    if not paid:
+        return {}
+    H, T = int(fc.attrs["horizon_weeks"]), int(fc.attrs["tail_weeks"])
+    plans = [{"name": f"without {c}", "changes": [{"set": {c: 0}}]} for c in paid]
+    off = forecast(sc, fit, data, plans, horizon=H, tail=T, max_draws=max_draws, marginal=False,
+                   allow_unconverged=True)  # (the fit was accepted, or refused, by the forecast itself)
+    if list(off.draw.values) != list(fc.draw.values):
+        return {}
+    lo, hi = interval_levels(0.9)
+
+    def stats(x):
+        x = np.asarray(x, float)
+        return {"mean": float(x.mean()), "lower": float(np.quantile(x, lo)), "upper": float(np.quantile(x, hi))}
+
+    b = fc.sel(plan="baseline")
+    out = {}
+    for c in paid:
+        o = off.sel(plan=f"without {c}")
+        row = {m: stats(b[m].values - o[m].values) for m in ("purchases", "new_customers", "revenue")}
+        row["spend"] = float(base.sel(channel=c))
+        people = (b.stage_size.isel(time=slice(0, H)) - o.stage_size.isel(time=slice(0, H))).mean("time")
+        row["people_by_stage"] = {str(s): stats(people.sel(stage=s).values) for s in fc.stage.values}
+        out[c] = row
+    return out
+
+
+def _contributions_table(contrib: dict, currency=None) -> str:
+    from journeysim._util.format import interval, number
+    from journeysim.cli.tables import format_table
+
+    stages = list(next(iter(contrib.values()))["people_by_stage"])
+    rows = [[c, interval(**r["purchases"], signed=True), interval(**r["revenue"], signed=True)]
+            + [number(r["people_by_stage"][s]["mean"], signed=True) for s in stages] for c, r in contrib.items()]
+    return format_table(rows, ["channel", "purchases it adds", f"revenue it adds{_unit(currency)}",
+                               *(f"people in {s} (mean)" for s in stages)],
+                        title="what each channel adds to the baseline (baseline minus baseline without it): "
+                              "posterior mean [90% interval]")
+
+
+def _unit(currency):
+    return f" ({currency})" if currency else ""
+
+
+def _write_forecast(fc, cmp, out: Path, quiet: bool, metric: str, warnings: list[str] = (), currency=None,
+                    contributions: dict | None = None):
     from journeysim._util.files import staged_dir
 
     with staged_dir(out) as stage:  # (all outputs or none)
-        files = _write_forecast_files(fc, cmp, stage, metric, warnings)
+        files = _write_forecast_files(fc, cmp, stage, metric, warnings, currency, contributions)
     if not quiet:
         print(_forecast_table(fc, f"forecast over {fc.attrs['horizon_weeks']} weeks + {fc.attrs['tail_weeks']} "
-                                  f"tail ({fc.attrs['engine']}, {fc.sizes['draw']} draws): mean [90% interval]"))
+                                  f"tail ({fc.attrs['engine']}, {fc.sizes['draw']} draws): mean [90% interval]",
+                              currency))
         if cmp is not None:
             print()
-            print(_compare_table(cmp, metric))
+            print(_compare_table(cmp, metric, currency))
+        if contributions:
+            print()
+            print(_contributions_table(contributions, currency))
         for w in warnings:
             print(f"note: {w}")
         print(f"\nwrote {out}/" + ", ".join(files))
 
 
-def _write_forecast_files(fc, cmp, out: Path, metric: str, warnings) -> list[str]:
+def _write_forecast_files(fc, cmp, out: Path, metric: str, warnings, currency=None,
+                          contributions: dict | None = None) -> list[str]:
     from journeysim._util.files import atomic_path, save_figure, write_json
     from journeysim.planning.comparison import summarize_metrics
     from journeysim.plots.planning import plot_comparison, plot_forecast
 
     with atomic_path(out / "forecast.nc") as tmp:
         fc.to_netcdf(tmp, engine="h5netcdf")
-    save_figure(plot_forecast(fc), out / "forecast.png")
+    save_figure(plot_forecast(fc, currency=currency), out / "forecast.png")
     files = ["forecast.nc", "forecast.png", "summary.json"]
     summary = {"scenario": fc.attrs.get("scenario"), "engine": fc.attrs.get("engine"),
                "horizon_weeks": int(fc.attrs["horizon_weeks"]), "tail_weeks": int(fc.attrs["tail_weeks"]),
-               "draws": int(fc.sizes["draw"]),
+               "draws": int(fc.sizes["draw"]), "currency": currency,
+               "roas_definition": ROAS_NOTE.lstrip("* "),
                "plans": {}}
     t = summarize_metrics(fc)
     for plan in fc.plan.values:
@@ -125,12 +232,14 @@ def _write_forecast_files(fc, cmp, out: Path, metric: str, warnings) -> list[str
     if cmp is not None:
         with atomic_path(out / "comparison.nc") as tmp:
             cmp.to_netcdf(tmp, engine="h5netcdf")
-        save_figure(plot_comparison(cmp), out / "comparison.png")
+        save_figure(plot_comparison(cmp, currency=currency), out / "comparison.png")
         files[2:2] = ["comparison.nc", "comparison.png"]
         summary["comparison"] = {
             str(p): {str(m): {k: float(cmp[k].sel(plan=p, metric=m)) for k in ("mean", "lower", "upper", "prob_better")}
                      for m in cmp.metric.values} for p in cmp.plan.values if p != cmp.attrs["baseline"]}
         summary["comparison_metric"] = metric
+    if contributions:
+        summary["contributions"] = contributions
     summary["files"] = files
     summary["warnings"] = list(warnings)
     write_json(summary, out / "summary.json")
@@ -209,13 +318,10 @@ def cmd_forecast(args) -> int:
                   engine=args.engine, agents=args.agents, agent_draws=args.agent_draws,
                   executor=executor_from_args(args), allow_unconverged=args.allow_unconverged)
     cmp = compare(fc) if fc.sizes["plan"] > 1 else None
+    contrib = _contributions(sc, fit, data, fc, max_draws=args.draws) if args.engine == "twin" else None
     _write_forecast(fc, cmp, Path(args.out), args.quiet, args.metric,
-                    notes + _identification_warnings(sc, fit, data) + _control_notes(fc))
+                    notes + _identification_warnings(sc, fit, data) + _control_notes(fc), sc.spec.currency, contrib)
     return 0
-
-
-def cmd_compare(args) -> int:
-    return cmd_forecast(args)
 
 
 def cmd_optimize(args) -> int:
@@ -241,15 +347,15 @@ def cmd_optimize(args) -> int:
                    executor=executor_from_args(args))
     rc = response_curves(history, horizon=args.horizon, tail=args.tail, draws=min(args.search_draws, args.draws))
     with staged_dir(out) as stage:  # (all outputs or none)
-        summary = _write_optimum(res, rc, stage, notes)
+        summary = _write_optimum(res, rc, stage, notes, sc.spec.currency)
     chans = list(res.channel.values)
     gain = summary["gain_vs_baseline"]
     if not args.quiet:
-        _print_optimum(args, res, summary, chans, gain, out)
+        _print_optimum(args, res, summary, chans, gain, out, sc.spec.currency)
     return 0
 
 
-def _write_optimum(res, rc, out: Path, notes) -> dict:
+def _write_optimum(res, rc, out: Path, notes, currency=None) -> dict:
     from journeysim._util.files import atomic_path, save_figure, write_json
     from journeysim.plots.planning import plot_allocation, plot_response
 
@@ -257,8 +363,8 @@ def _write_optimum(res, rc, out: Path, notes) -> dict:
         res.to_netcdf(tmp, engine="h5netcdf")
     with atomic_path(out / "response.nc") as tmp:
         rc.to_netcdf(tmp, engine="h5netcdf")
-    save_figure(plot_allocation(res), out / "allocation.png")
-    save_figure(plot_response(rc), out / "response.png")
+    save_figure(plot_allocation(res, currency=currency), out / "allocation.png")
+    save_figure(plot_response(rc, currency=currency), out / "response.png")
     chans = list(res.channel.values)
     gain = {str(p): {str(m): {k: float(res[k].sel(plan=p, metric=m)) for k in ("mean", "lower", "upper", "prob_better")}
                      for m in ("purchases", "revenue", "media_new_customers")} for p in ("optimum", "baseline_mix")}
@@ -266,7 +372,7 @@ def _write_optimum(res, rc, out: Path, notes) -> dict:
                "allocation_weekly": {str(c): [float(x) for x in res.allocation.sel(channel=c).values] for c in chans},
                "allocation_total": {str(c): float(v) for c, v in zip(chans, res.allocation_total.values)},
                "baseline_weekly": {str(c): float(v) for c, v in zip(chans, res.baseline_weekly.values)},
-               "gain_vs_baseline": gain,
+               "gain_vs_baseline": gain, "currency": currency,
                "files": ["optimum.nc", "response.nc", "allocation.png", "response.png", "summary.json"]}
     if "agents_mean" in res:
         summary["agents_check"] = {
@@ -278,25 +384,32 @@ def _write_optimum(res, rc, out: Path, notes) -> dict:
     return summary
 
 
-def _print_optimum(args, res, summary, chans, gain, out) -> None:
+def _print_optimum(args, res, summary, chans, gain, out, cur=None) -> None:
+    from journeysim._util.format import interval, money, percent
     from journeysim.cli.tables import format_table
 
-    rows = [[c, res.baseline_weekly.sel(channel=c).item()] + [res.allocation.sel(channel=c, period=p).item()
-                                                               for p in res.period.values] for c in chans]
-    heads = ["channel", "baseline / week"] + [f"optimum / week (from week {int(w)})" for w in res.period_start_week.values]
-    print(format_table(rows, heads, title=f"allocation maximising {args.objective} for a budget of {args.budget:,.0f}"))
+    rows = [[c, money(res.baseline_weekly.sel(channel=c).item(), cur)]
+            + [money(res.allocation.sel(channel=c, period=p).item(), cur) for p in res.period.values]
+            for c in chans]
+    heads = ["channel", "baseline spend / week"] + [f"optimum spend / week (from week {int(w)})"
+                                                     for w in res.period_start_week.values]
+    print(format_table(rows, heads, title=f"allocation maximising {args.objective} for a budget of "
+                                          f"{money(args.budget, cur)} over {args.horizon} weeks"))
     print()
     rows = []
     for p in ("baseline_mix", "optimum"):
         g = gain[p]
-        rows.append([p] + [f"{g[m]['mean']:+,.4g} [{g[m]['lower']:+,.4g}, {g[m]['upper']:+,.4g}]"
-                           for m in ("purchases", "revenue")] + [f"{g['purchases']['prob_better']:.0%}"])
-    print(format_table(rows, ["plan", "Δ purchases", "Δ revenue", "P(more purchases)"],
-                       title="vs baseline (current spend): posterior mean [90% interval]"))
+        rows.append([p] + [interval(g[m]["mean"], g[m]["lower"], g[m]["upper"], signed=True)
+                           for m in ("purchases", "revenue")] + [percent(g["purchases"]["prob_better"])])
+    print(format_table(rows, ["plan", "change in purchases", f"change in {_header('revenue', cur)}",
+                              "P(more purchases)"],
+                       title="vs baseline (current spend): posterior mean [90% interval]",
+                       notes=["  baseline_mix: the current mix scaled to this budget"]))
     if "agents_check" in summary:
         for m, v in summary["agents_check"].items():
-            print(f"agents check, optimum vs current mix at this budget, Δ {m}: agents {v['agents'][0]:+,.4g} "
-                  f"[{v['agents'][1]:+,.4g}, {v['agents'][2]:+,.4g}], twin {v['twin'][0]:+,.4g}")
+            a, t = v["agents"], v["twin"]
+            print(f"agents check, optimum vs current mix at this budget, change in {m}: agents "
+                  f"{interval(*a, signed=True)}, twin {interval(*t, signed=True)}")
     for w in summary["warnings"]:
         print(f"note: {w}")
     print(f"\n{res.attrs['iterations']} iterations, {res.attrs['seconds']:.1f} s; wrote {out}/" + ", ".join(summary["files"]))
@@ -314,7 +427,6 @@ def cmd_plan(args) -> int:
     from journeysim._util.files import save_figure, staged_dir, write_json
     from journeysim.errors import JourneysimWarning
     from journeysim.inference.checks import posterior_predictive
-    from journeysim.inference.criticism import criticize, keyed
     from journeysim.inference.sampling import (
         calibrate,
         fit_settings,
@@ -337,33 +449,44 @@ def cmd_plan(args) -> int:
             note = scenario_settings_note(st, src)
             print(f"1/2 calibrating '{sc.name}' on {data.weeks} observed weeks ({st['chains']} chains x "
                   f"{st['draws']} draws{'; ' + note if note else ''}) ...", flush=True)
-        with warnings.catch_warnings(record=True) as caught:
+        from journeysim.cli._terminal import fit_progress
+
+        with warnings.catch_warnings(record=True) as caught, \
+                fit_progress(st["sampler"], st["chains"], st["draws"], st["tune"], quiet=args.quiet):
             warnings.simplefilter("always", JourneysimWarning)
             fit = calibrate(sc, data, draws=args.fit_draws, tune=args.tune, chains=args.chains, seed=args.seed,
                             target_accept=args.target_accept, coords=args.coords, defaults=PLAN_FIT_DEFAULTS)
+        from journeysim.cli.fit import fit_summary
+
         with staged_dir(out / "fit") as stage:  # (a complete fit or none; reusable with --posterior)
             fit.save(stage)
             ppc = posterior_predictive(sc, fit, data, max_draws=200, seed=fit.info["seed"])
             save_figure(plot_ppc(ppc, f"Posterior predictive check: {sc.name}"), stage / "ppc.png")
             i = fit.info
-            criticism, misfit = criticize(ppc, fit, data)
-            write_json({**i, "converged": fit.converged,
-                        "criticism": keyed(criticism, "kpi"),
-                        "warnings": data_notes + misfit, "data_warnings": data_notes}, stage / "summary.json")
+            fit_sum, _, misfit, _ = fit_summary(sc, fit, data, ppc, data_notes)  # (identification notes: below)
+            write_json(fit_sum, stage / "summary.json")
         if not args.quiet:
             print(f"   {i['seconds']:.0f} s; max r-hat {i['max_rhat']:.3f}, min bulk ESS {i['min_ess_bulk']:.0f}, "
                   f"divergences {i['divergences']} -> {out}/fit/", flush=True)
             for w in misfit:
                 print(f"   note: {w}", flush=True)
         for w in caught:
-            print(f"WARNING: {w.message}", file=sys.stderr)
+            if issubclass(w.category, JourneysimWarning):
+                print("WARNING: " + " ".join(str(w.message).split()), file=sys.stderr)
     plans = _plans_arg(args, sc)
     if not args.quiet:
         print(f"2/2 forecasting {len(plans) + 1} plans over {args.horizon} weeks ...", flush=True)
     fc = forecast(sc, fit, data, plans, horizon=args.horizon, tail=args.tail, max_draws=args.draws,
                   allow_unconverged=args.allow_unconverged)
     _write_forecast(fc, compare(fc), out, args.quiet, args.metric,
-                    notes + _identification_warnings(sc, fit, data) + _control_notes(fc))
+                    notes + _identification_warnings(sc, fit, data) + _control_notes(fc),
+                    sc.spec.currency, _contributions(sc, fit, data, fc, max_draws=args.draws))
+    if args.report:
+        from journeysim.cli.report import write_report
+
+        path, info = write_report(out, fit=args.posterior or (out / "fit"))
+        if not args.quiet:
+            print(f"wrote {path} (open it in a browser): " + ", ".join(info["sections"]))
     return 0
 
 
@@ -388,8 +511,8 @@ def _agents_args(p):
 
 
 def register(sub) -> None:
-    for name, helptext in (("forecast", "forecast media plans from a calibrated fit"),
-                           ("compare", "compare media plans with the baseline (incremental effects)")):
+    helptext = "forecast media plans from a calibrated fit and compare them with the baseline"
+    for name in ("forecast", "compare"):  # (one command under two names)
         f = sub.add_parser(name, help=helptext)
         _common(f)
         f.add_argument("--plan", action="append", metavar="PLAN",
@@ -397,7 +520,7 @@ def register(sub) -> None:
         f.add_argument("--engine", choices=["twin", "agents"], default="twin")
         f.add_argument("--metric", default="purchases", help="metric for P(beats baseline) (default purchases)")
         _agents_args(f)
-        f.set_defaults(func=cmd_compare if name == "compare" else cmd_forecast)
+        f.set_defaults(func=cmd_forecast)  # (one command, two names)
     o = sub.add_parser("optimize", help="allocate a budget across channels to maximise an objective")
     _common(o)
     o.add_argument("--budget", type=positive_float, required=True, help="total spend over the horizon")
@@ -422,4 +545,6 @@ def register(sub) -> None:
                    help="sampler coordinates of the fit's lognormal parameters (default log; see journeysim fit --help)")
     p.add_argument("--seed", type=non_negative_int)
     p.add_argument("--metric", default="purchases")
+    p.add_argument("--no-report", dest="report", action="store_false",
+                   help="do not write report.html (journeysim report DIR writes it later)")
     p.set_defaults(func=cmd_plan)

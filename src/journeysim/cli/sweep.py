@@ -52,7 +52,8 @@ def cmd_sweep(args) -> int:
                 for p in pts[:_MAX_ROWS]]
         reps = f", mean +- sd over {summary['replicates_per_point']} runs" if sd else ""
         title = f"{summary['scenario']}: totals over {summary['weeks']} weeks ({summary['engine']}{reps})"
-        print(format_table(rows, axes + ["purchases", "revenue", "spend", "ROAS"], title=title))
+        print(format_table(rows, axes + ["purchases", "revenue", "spend", "revenue / spend*"], title=title,
+                           notes=["* all revenue over all spend; not ROAS, which counts only the revenue media add"]))
         if len(pts) > _MAX_ROWS:
             print(f"... {len(pts) - _MAX_ROWS} more points in summary.json")
         print(f"\n{summary['tasks']} runs: {summary['computed']} computed, {summary['resumed']} taken from "

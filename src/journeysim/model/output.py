@@ -112,8 +112,9 @@ def summarize(ds: xr.Dataset) -> dict[str, Any]:
         "repeat_purchases": tot("purchases_repeat"),
         "revenue": revenue,
         "referrals": tot("referrals"),
-        "roas": revenue / spend if spend > 0 else None,
-        "cost_per_acquisition": spend / new if new > 0 else None,
+        # (all revenue over all spend: not ROAS, which is incremental revenue / incremental spend)
+        "revenue_per_spend": revenue / spend if spend > 0 else None,
+        "spend_per_new_customer": spend / new if new > 0 else None,
         "stage_size_first_week": {s: float(first.sel(stage=s)) for s in ds.stage.values},
         "stage_size_last_week": {s: float(last.sel(stage=s)) for s in ds.stage.values},
         "by_channel": {

@@ -333,5 +333,7 @@ class ScenarioSpec(Strict):
                                            "reproduce (experiments)")
     fit: FitSpec = Field(default_factory=FitSpec, description="sampler settings of the calibration (flags override)")
     data: str | None = Field(None, description="observed weekly CSV, relative to the scenario file")
+    currency: str | None = Field(None, max_length=8, description="unit of spend and revenue in tables, figures "
+                                 "and the report: a code (EUR) or a symbol (€); none: plain numbers")
     plans: list[str] = Field(default_factory=list, description="example plan files (YAML/CSV) compared by "
                              "`journeysim plan`, relative to the scenario file")

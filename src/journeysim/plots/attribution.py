@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from journeysim.errors import InputError
+from journeysim.plots._axes import axis_formatter
 
 __all__ = ['plot_truth_comparison', 'plot_comparison', 'plot_credit']
 
@@ -73,8 +74,9 @@ def plot_truth_comparison(table: pd.DataFrame, *, title: str | None = None):
     left.invert_yaxis()
     unit = table.attrs.get("conversions", "conversions")
     left.set_xlabel(f"{unit}: credited, or caused (truth)")
+    left.xaxis.set_major_formatter(axis_formatter())
     left.grid(axis="x", alpha=0.3)
-    left.legend(loc="best", fontsize="small")
+    left.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", frameon=False)
     left.set_title("Credit by method vs true incremental", fontsize=10, loc="left")
 
     err = table[methods].sub(table["truth"], axis=0)
@@ -84,6 +86,7 @@ def plot_truth_comparison(table: pd.DataFrame, *, title: str | None = None):
         right.barh(y + off, err[m].to_numpy(dtype=float), height=width_r, color=colours[i], label=m)
     right.axvline(0.0, color="black", lw=0.8)
     right.set_xlabel("credit - truth  (> 0: over-credited, < 0: under-credited)")
+    right.xaxis.set_major_formatter(axis_formatter())
     right.grid(axis="x", alpha=0.3)
     right.set_title("Over / under-credit", fontsize=10, loc="left")
     total, nothing = table.attrs.get("total"), table.attrs.get("all_off")
@@ -136,6 +139,7 @@ def plot_credit(
     ax.set_yticks(y, [str(c) for c in credits.index])
     ax.invert_yaxis()
     ax.set_xlabel(xlabel + (" (whiskers: +/- 2 standard errors)" if errors is not None else ""))
+    ax.xaxis.set_major_formatter(axis_formatter())
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(title if title is not None else str(credits.name or "attribution"))
     return fig
@@ -179,8 +183,9 @@ def plot_comparison(
     ax.set_yticks(y, [str(c) for c in table.index])
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
+    ax.xaxis.set_major_formatter(axis_formatter())
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(title)
     if n_methods:
-        ax.legend(loc="best", fontsize="small")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", frameon=False)
     return fig

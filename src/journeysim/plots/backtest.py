@@ -31,7 +31,7 @@ def plot_backtest(result: dict, title: str = "Backtest"):
         ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
         ax.set_title(f"{kpi.replace('_', ' ')}: {p['coverage_90']:.0%} of {p['weeks']} held-back weeks inside the "
                      f"90% interval; mean abs. error {p['mape']:.1%}", fontsize=9, loc="left")
-    axes[0].legend(loc="upper left", fontsize=7, frameon=False, ncol=2)
+    axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7, frameon=False)
     fig.suptitle(title)
     fig.autofmt_xdate()
     return fig

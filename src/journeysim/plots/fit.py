@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from journeysim._util.stats import interval_levels
+from journeysim.plots._axes import axis_formatter
 
 __all__ = ['plot_ppc']
 
@@ -25,9 +26,11 @@ def plot_ppc(ppc, title: str = "Posterior predictive check"):
         ok = ~np.isnan(y)
         ax.plot(t[ok], y[ok], "k.", ms=3.5, label="observed")
         inside = float(np.mean((y[ok] >= lo[ok]) & (y[ok] <= hi[ok]))) if ok.any() else float("nan")
-        ax.set_ylabel(c, fontsize=9)
-        ax.set_title(f"{c}: {inside:.0%} of observed weeks inside the 90% band", fontsize=9, loc="left")
-    axes[0].legend(loc="upper right", fontsize=8, frameon=False)
+        words = c.replace("_", " ")
+        ax.set_ylabel(f"{words} / week", fontsize=9)
+        ax.yaxis.set_major_formatter(axis_formatter("percent" if np.nanmax(np.abs(y)) <= 1 else "number"))
+        ax.set_title(f"{words}: {inside:.0%} of observed weeks inside the 90% band", fontsize=9, loc="left")
+    axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     fig.suptitle(title)
     fig.autofmt_xdate()
     return fig

@@ -10,6 +10,9 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
+from journeysim._util.format import currency_label
+from journeysim.plots._axes import axis_formatter
+
 __all__ = ['plot_stages', 'plot_flows', 'plot_channels', 'plot_fan', 'STAGE_COLORS']
 
 
@@ -26,10 +29,11 @@ def plot_stages(ds: xr.Dataset, title: str | None = None) -> Figure:
     ax = fig.add_subplot()
     sizes = ds.stage_size.sum("persona")
     stages = list(ds.stage.values)
-    ax.stackplot(_time(ds), sizes.transpose("stage", "time").values / 1e3, labels=stages,
+    ax.stackplot(_time(ds), sizes.transpose("stage", "time").values, labels=stages,
                  colors=STAGE_COLORS[: len(stages)], alpha=0.9)
-    ax.set_ylabel("people (thousands)")
-    ax.set_title(title or f"Journey stages: {ds.attrs.get('scenario', '')}")
+    ax.set_ylabel("people")
+    ax.yaxis.set_major_formatter(axis_formatter())
+    ax.set_title(title or f"People in each journey stage: {ds.attrs.get('scenario', '')}")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     ax.margins(x=0)
     fig.autofmt_xdate()
@@ -44,23 +48,26 @@ def plot_flows(ds: xr.Dataset, title: str | None = None, top: int = 8) -> Figure
     busiest = flows.sum("time").to_series().sort_values(ascending=False).index[:top]
     t = _time(ds)
     for name in busiest:
-        ax1.plot(t, flows.sel(transition=name).values / 1e3, label=name, lw=1.4)
-    ax1.set_ylabel("people / week (thousands)")
-    ax1.set_title(title or "Weekly flows between stages")
+        ax1.plot(t, flows.sel(transition=name).values, label=name.replace("->", " → "), lw=1.4)
+    ax1.set_ylabel("people moving / week")
+    ax1.yaxis.set_major_formatter(axis_formatter())
+    ax1.set_title(title or "People moving between stages each week (busiest moves)")
     ax1.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, fontsize=8)
     new = ds.purchases_new.sum("persona").values
     rep = ds.purchases_repeat.sum("persona").values
     width = np.timedelta64(5, "D")
-    ax2.bar(t, new / 1e3, width=width, label="new customers", color="#fd8d3c")
-    ax2.bar(t, rep / 1e3, width=width, bottom=new / 1e3, label="repeat", color="#31a354")
-    ax2.set_ylabel("purchases / week (thousands)")
+    ax2.bar(t, new, width=width, label="by new customers", color="#fd8d3c")
+    ax2.bar(t, rep, width=width, bottom=new, label="repeat", color="#31a354")
+    ax2.set_ylabel("purchases / week")
+    ax2.yaxis.set_major_formatter(axis_formatter())
+    ax2.set_title("Purchases each week", fontsize=10)
     ax2.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     fig.autofmt_xdate()
     return fig
 
 
-def plot_channels(ds: xr.Dataset, title: str | None = None) -> Figure:
-    """Per channel: weekly spend and reach as a share of the population."""
+def plot_channels(ds: xr.Dataset, title: str | None = None, currency: str | None = None) -> Figure:
+    """Per channel: weekly spend (in ``currency``) and reach as a share of the population."""
     chans = list(ds.channel.values)
     fig = Figure(figsize=(9, 1.9 * max(1, len(chans)) + 0.6))
     axes = np.atleast_1d(fig.subplots(max(1, len(chans)), 1, sharex=True))
@@ -68,11 +75,13 @@ def plot_channels(ds: xr.Dataset, title: str | None = None) -> Figure:
     pop = float(ds.attrs.get("population", 1.0))
     for ax, c in zip(axes, chans):
         spend = ds.spend.sel(channel=c).values
-        ax.bar(t, spend / 1e3, width=np.timedelta64(5, "D"), color="#c6dbef", label="spend (k)")
-        ax.set_ylabel(f"{c}\nspend (k)", fontsize=9)
+        ax.bar(t, spend, width=np.timedelta64(5, "D"), color="#c6dbef", label="spend / week")
+        ax.set_ylabel(f"{c}\nspend / week ({currency_label(currency)})", fontsize=9)
+        ax.yaxis.set_major_formatter(axis_formatter("money", currency))
         ax2 = ax.twinx()
-        ax2.plot(t, 100 * ds.reach.sel(channel=c).values / pop, color="#08519c", lw=1.5, label="weekly reach")
-        ax2.set_ylabel("reach (%)", fontsize=9)
+        ax2.plot(t, ds.reach.sel(channel=c).values / pop, color="#08519c", lw=1.5, label="weekly reach")
+        ax2.set_ylabel("reached / week\n(% of population)", fontsize=9)
+        ax2.yaxis.set_major_formatter(axis_formatter("percent"))
         ax2.set_ylim(bottom=0)
     axes[0].set_title(title or "Channel delivery: spend (bars) and weekly reach (line)")
     fig.autofmt_xdate()
@@ -80,8 +89,12 @@ def plot_channels(ds: xr.Dataset, title: str | None = None) -> Figure:
 
 
 def plot_fan(da: xr.DataArray, sample_dim: str = "draw", by: str | None = None, title: str = "",
-             ylabel: str = "", quantiles=(0.05, 0.25, 0.5, 0.75, 0.95), ax=None) -> Figure:
-    """Fan chart of a ``(sample_dim, [by], time)`` array: median and 50%/90% bands per ``by`` value."""
+             ylabel: str = "", quantiles=(0.05, 0.25, 0.5, 0.75, 0.95), ax=None, kind: str = "number",
+             currency: str | None = None) -> Figure:
+    """Fan chart of a ``(sample_dim, [by], time)`` array: median and 50%/90% bands per ``by`` value.
+
+    ``kind``/``currency``: how the y ticks read (:func:`journeysim._util.format.axis_formatter`).
+    """
     fig = Figure(figsize=(9, 4.2)) if ax is None else ax.figure
     ax = ax or fig.add_subplot()
     groups = [None] if by is None else list(da[by].values)
@@ -95,7 +108,8 @@ def plot_fan(da: xr.DataArray, sample_dim: str = "draw", by: str | None = None, 
         ax.plot(t, qs[len(quantiles) // 2], color=color, lw=1.6, label=str(g) if g is not None else None)
     ax.set_title(title)
     ax.set_ylabel(ylabel)
+    ax.yaxis.set_major_formatter(axis_formatter(kind, currency))
     if by is not None:
-        ax.legend(frameon=False)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, fontsize=8)
     fig.autofmt_xdate()
     return fig

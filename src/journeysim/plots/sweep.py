@@ -34,13 +34,13 @@ def plot_sweep(ds: xr.Dataset, title: str | None = None) -> Figure:
         axes[0].set_ylabel("runs")
         r = roas.values.ravel()
         axes[1].hist(r[np.isfinite(r)], bins=min(30, max(5, r.size // 3)), color="#31a354")
-        axes[1].set_xlabel("ROAS (revenue / spend)")
+        axes[1].set_xlabel("revenue per unit of spend (all revenue, not ROAS)")
         fig.suptitle(title)
         return fig
     x, line = other[0], (other[1] if len(other) > 1 else None)
     rest = [d for d in other[2:]]
     for ax, da, label, scale in ((axes[0], purchases, "total purchases (thousands)", 1e3),
-                                 (axes[1], roas, "ROAS (revenue / spend)", 1.0)):
+                                 (axes[1], roas, "revenue per unit of spend (all revenue, not ROAS)", 1.0)):
         if rest:
             da = da.mean(rest)
         mean = da.mean(rand) if rand else da
@@ -58,7 +58,7 @@ def plot_sweep(ds: xr.Dataset, title: str | None = None) -> Figure:
         ax.set_xlabel(x)
         ax.set_ylabel(label)
         if line:
-            ax.legend(frameon=False, fontsize=8)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, fontsize=8)
     note = []
     if rand:
         note.append(f"mean over {' x '.join(rand)}, band +-2 s.e.")
