@@ -140,8 +140,9 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
                 return twin_scan(pt.as_tensor(touches_), pt.as_tensor(em_), pt.as_tensor(cm_), X0_,
                                  *(named[k] for k in ("base", "beta", "carryover", "fhalf", "cap", "wom_rate")),
                                  structure=st, mats=mats, dt=dt)
-            outs, _ = pytensor.scan(step, sequences=[pt.as_tensor(touches_), pt.as_tensor(em_), pt.as_tensor(cm_)],
-                                    outputs_info=[X0_, None, None, None, None], non_sequences=fields)
+            outs = pytensor.scan(step, sequences=[pt.as_tensor(touches_), pt.as_tensor(em_), pt.as_tensor(cm_)],
+                                 outputs_info=[X0_, None, None, None, None], non_sequences=fields,
+                                 return_updates=False)
             return tuple(outs)
 
         Xs, flows, new, repeat, refs = run(touches, em, cm, X0)
