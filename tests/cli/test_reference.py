@@ -192,3 +192,9 @@ def test_sweep(tmp_path):
     out = tmp_path / "sweep"
     assert main(["sweep", FUNNEL, "--grid", str(grid), "--out", str(out), "--quiet"]) == 0
     check_row("sweep", out)
+
+
+def test_check(tmp_path):
+    out = tmp_path / "check"
+    assert main(["check", SHOP, "--draws", "20", "--out", str(out), "--quiet"]) == 0
+    check_row("check", out)

@@ -47,6 +47,15 @@ def cmd_fit(args) -> int:
     if args.method == "abc":
         check_memory(args.abc_agents, "--abc-agents")
     data_notes = data_support(sc, data)  # (before sampling: what these data cannot tell the fit)
+    if args.check:  # the prior predictive check first: a scenario far from its data is not worth sampling
+        from journeysim.cli.check import print_prior_check, run_prior_check
+
+        _, table, far = run_prior_check(sc, data, draws=100, seed=args.seed or 0)
+        if far:
+            if not args.quiet:
+                print_prior_check(table, "prior predictive check (before fitting)")
+            raise InputError("the scenario is far from its data: " + "; ".join(far)
+                             + " (journeysim check SCENARIO shows it; --no-check fits anyway)", str(args.scenario))
     st, src = fit_settings(sc, dict(draws=args.draws, tune=args.tune, chains=args.chains, sampler=args.sampler,
                                     target_accept=args.target_accept, coords=args.coords))
     if not args.quiet:
@@ -186,5 +195,7 @@ def register(sub) -> None:
     f.add_argument("--paths-ignore-unknown", action="store_true",
                    help="drop path touchpoints that are not channels of the scenario instead of failing")
     f.add_argument("--strict", action="store_true", help="exit with status 3 if the fit did not converge")
+    f.add_argument("--no-check", dest="check", action="store_false",
+                   help="fit even if the prior predictive check finds the scenario far from its data")
     f.add_argument("--quiet", action="store_true")
     f.set_defaults(func=cmd_fit)

@@ -12,7 +12,12 @@ from journeysim.inference.posterior import Fit, posterior_params
 from journeysim.io.observed import ObservedData
 from journeysim.model.observe import expected_kpi, sample_kpi
 
-__all__ = ['posterior_predictive', 'path_check']
+__all__ = ['posterior_predictive', 'prior_predictive', 'prior_check', 'path_check', 'LEVEL_FACTOR', 'INSIDE_MIN']
+
+#: ``check`` warns when a KPI's prior median level is off the observed level by more than this factor...
+LEVEL_FACTOR = 2.0
+#: ...or when fewer than this share of the observed weeks lie inside the prior's 90% band.
+INSIDE_MIN = 0.5
 
 
 def posterior_predictive(scenario, fit: Fit, data: ObservedData, *, max_draws: int = 200, seed: int = 0) -> xr.Dataset:
@@ -52,6 +57,69 @@ def posterior_predictive(scenario, fit: Fit, data: ObservedData, *, max_draws: i
     return xr.Dataset(out, coords={"time": data.dates, "draw": np.arange(n)})
 
 
+
+
+def prior_predictive(scenario, data: ObservedData, *, draws: int = 200, seed: int = 0) -> xr.Dataset:
+    """Prior predictive of every observed series (the same layout as :func:`posterior_predictive`):
+    the twin over the history for ``draws`` draws of the priors, before any fitting."""
+    from journeysim.inference.priors import build_space
+    from journeysim.model.observe import weekly_arrays
+    from journeysim.twin.run import Twin
+
+    scenario = scenario.with_data(data)
+    space = build_space(scenario)
+    rng = np.random.default_rng([seed, 0x9A10])
+    values = space.sample_prior(draws, rng)
+    params = space.to_params(np, [values[:, j] for j in range(values.shape[1])], scenario.params)
+    params = params.broadcast((draws,))
+    ds = Twin(scenario.over(data), params=params, plan=data.plan).run(batch_dims=("draw",),
+                                                                     batch_coords={"draw": np.arange(draws)})
+    arrays = weekly_arrays(ds)
+    st = scenario.structure
+    out = {}
+    for obs in data.observations:
+        mask = np.array([s in obs.stages for s in st.stages], float)
+        mu = expected_kpi(np, arrays, obs.measures, mask, st.population, obs.scale)  # (draw, W)
+        if obs.likelihood == "binomial":
+            rep = np.stack([sample_kpi(rng, mu[i], obs.likelihood, sample_size=obs.sample_size) for i in range(draws)])
+        else:
+            rep = np.stack([sample_kpi(rng, mu[i], obs.likelihood) for i in range(draws)])
+        out[f"{obs.column}_expected"] = (("draw", "time"), mu)
+        out[f"{obs.column}_replicate"] = (("draw", "time"), rep)
+        out[f"{obs.column}_observed"] = (("time",), obs.values)
+    return xr.Dataset(out, coords={"time": data.dates, "draw": np.arange(draws)})
+
+
+def prior_check(ppc: xr.Dataset) -> tuple[pd.DataFrame, list[str]]:
+    """Per KPI: observed mean level, the prior's median level and 90% band of it, the share of
+    observed weeks inside the prior's 90% band, and a warning for each KPI whose level is off by more
+    than :data:`LEVEL_FACTOR` or whose series lies mostly outside the band (:data:`INSIDE_MIN`)."""
+    lo_q, hi_q = interval_levels(0.9)
+    rows, warnings = [], []
+    for v in ppc.data_vars:
+        if not v.endswith("_observed"):
+            continue
+        col = v[: -len("_observed")]
+        y = np.asarray(ppc[v].values, float)
+        ok = np.isfinite(y)
+        rep = np.asarray(ppc[f"{col}_replicate"].values, float)[:, ok]
+        level = np.asarray(ppc[f"{col}_expected"].values, float)[:, ok].mean(axis=1)
+        lo, hi = np.quantile(rep, [lo_q, hi_q], axis=0)
+        inside = float(np.mean((y[ok] >= lo) & (y[ok] <= hi)))
+        obs = float(y[ok].mean())
+        med = float(np.median(level))
+        ratio = med / obs if obs > 0 else np.inf
+        rows.append({"kpi": col, "observed_mean": obs, "prior_median": med,
+                     "prior_lower": float(np.quantile(level, lo_q)), "prior_upper": float(np.quantile(level, hi_q)),
+                     "ratio": ratio, "inside_90": inside})
+        if not (1 / LEVEL_FACTOR <= ratio <= LEVEL_FACTOR):
+            warnings.append(f"{col}: the scenario's level is {ratio:.2g}x the observed one (prior median "
+                            f"{med:,.4g} a week against {obs:,.4g}); adjust its base rates, initial shares or the "
+                            f"observation's scale before fitting")
+        elif inside < INSIDE_MIN:
+            warnings.append(f"{col}: only {inside:.0%} of the observed weeks lie inside the prior's 90% band; the "
+                            f"scenario's dynamics or priors do not cover this series")
+    return pd.DataFrame(rows), warnings
 
 
 def path_check(scenario, fit, data, counts: PathCounts, *, max_draws: int = 100) -> pd.DataFrame:
