@@ -24,7 +24,7 @@ FLOORS = {
     "engine": 3, "twin": 3,
     "scale.executor": 4,
     "inference": 5,
-    "planning": 6, "paths": 6, "scale.sweeps": 6,
+    "planning": 6, "paths": 6, "scale.sweeps": 6, "builder": 6,
     "plots": 7,
     "cli": 8,
 }

@@ -161,7 +161,7 @@ def _register_extras():
     import importlib
 
     for mod in ("journeysim.cli.fit", "journeysim.cli.backtest", "journeysim.cli.plan", "journeysim.cli.attribute",
-                "journeysim.cli.sweep", "journeysim.cli.report", "journeysim.cli.check"):
+                "journeysim.cli.sweep", "journeysim.cli.report", "journeysim.cli.check", "journeysim.cli.init"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as exc:

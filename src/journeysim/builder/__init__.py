@@ -1,0 +1,1 @@
+"""Building scenarios from a brand's data (``journeysim init``)."""
