@@ -82,6 +82,9 @@ def cmd_fit(args) -> int:
         ppc = posterior_predictive(sc, fit, data, max_draws=200, seed=fit.info["seed"])
         save_figure(plot_ppc(ppc, f"Posterior predictive check: {sc.name}"), stage / "ppc.png")
         summary, criticism, misfit, weak = fit_summary(sc, fit, data, ppc, data_notes)
+        dec = decomposition(sc, fit, data, stage)
+        summary["decomposition"] = dec
+        summary["files"].insert(4, "decomposition.png")
         cover, params = summary["ppc_coverage_90"], summary["parameters"]
         if paths is not None:
             from journeysim._util.files import write_text
@@ -115,13 +118,37 @@ def cmd_fit(args) -> int:
             print(f"note: {w}")
         for w in data_notes:
             print(f"warning: {w}")
-        print(f"wrote {out}/posterior.nc, diagnostics.csv, ppc.png, summary.json")
+        from journeysim._util.format import percent
+
+        share = summary["decomposition"]["share_of_kpi"]
+        kpis = list(share)
+        parts = list(next(iter(share.values())))
+        rows = [[p, *(percent(share[k][p]) for k in kpis)] for p in parts]
+        print(format_table(rows, ["part", *kpis], title="what makes each KPI over the history (share of its total; "
+                                                         "each part: the fit minus the fit without it)"))
+        print(f"wrote {out}/posterior.nc, diagnostics.csv, ppc.png, decomposition.png, summary.json")
     if not fit.converged:
         for w in caught:
             if issubclass(w.category, JourneysimWarning):
                 print("WARNING: " + " ".join(str(w.message).split()), file=sys.stderr)
         return 3 if args.strict else 0
     return 0
+
+
+def decomposition(sc, fit, data, out) -> dict:
+    """``decomposition.png`` in ``out``; returns, per KPI, the share of its history each part makes and,
+    per part, the people it brought into each stage."""
+    from journeysim._util.files import save_figure
+    from journeysim.inference.decomposition import decompose, decomposition_table
+    from journeysim.plots.fit import plot_decomposition
+
+    dec = decompose(sc, fit, data)
+    save_figure(plot_decomposition(dec, f"What makes each KPI of {sc.name} over the history"), out / "decomposition.png")
+    table = decomposition_table(dec)
+    ent = dec.entries.sum("time")
+    return {"share_of_kpi": {str(k): {str(p): float(v) for p, v in col.items()} for k, col in table.items()},
+            "entries_by_stage": {str(p): {str(s): float(ent.sel(part=p, stage=s)) for s in dec.stage.values}
+                                 for p in dec.part.values if p != "total"}}
 
 
 def fit_summary(sc, fit, data, ppc, data_notes=()) -> tuple[dict, list, list, list]:

@@ -456,7 +456,7 @@ def cmd_plan(args) -> int:
             warnings.simplefilter("always", JourneysimWarning)
             fit = calibrate(sc, data, draws=args.fit_draws, tune=args.tune, chains=args.chains, seed=args.seed,
                             target_accept=args.target_accept, coords=args.coords, defaults=PLAN_FIT_DEFAULTS)
-        from journeysim.cli.fit import fit_summary
+        from journeysim.cli.fit import decomposition, fit_summary
 
         with staged_dir(out / "fit") as stage:  # (a complete fit or none; reusable with --posterior)
             fit.save(stage)
@@ -464,6 +464,8 @@ def cmd_plan(args) -> int:
             save_figure(plot_ppc(ppc, f"Posterior predictive check: {sc.name}"), stage / "ppc.png")
             i = fit.info
             fit_sum, _, misfit, _ = fit_summary(sc, fit, data, ppc, data_notes)  # (identification notes: below)
+            fit_sum["decomposition"] = decomposition(sc, fit, data, stage)
+            fit_sum["files"].insert(4, "decomposition.png")
             write_json(fit_sum, stage / "summary.json")
         if not args.quiet:
             print(f"   {i['seconds']:.0f} s; max r-hat {i['max_rhat']:.3f}, min bulk ESS {i['min_ess_bulk']:.0f}, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from journeysim._util.stats import interval_levels
 from journeysim.plots._axes import axis_formatter
 
-__all__ = ['plot_ppc']
+__all__ = ['plot_ppc', 'plot_decomposition']
 
 
 def plot_ppc(ppc, title: str = "Posterior predictive check"):
@@ -33,4 +33,35 @@ def plot_ppc(ppc, title: str = "Posterior predictive check"):
     axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
     fig.suptitle(title)
     fig.autofmt_xdate()
+    return fig
+
+
+def plot_decomposition(dec, title: str = "What makes each KPI"):
+    """One panel per KPI: the weekly contribution of each part (base, demand terms, channels) stacked,
+    positive parts above zero and negative ones below, with the fitted total as a line."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    cols = [v for v in dec.data_vars if v != "entries"]
+    parts = [str(p) for p in dec.part.values if p != "total"]
+    fig = Figure(figsize=(10, 2.6 * len(cols) + 0.6))
+    axes = np.atleast_1d(fig.subplots(len(cols), 1, sharex=True))
+    t = np.asarray(dec.time.values)
+    colours = {p: f"C{i % 10}" for i, p in enumerate(parts)}
+    for ax, c in zip(axes, cols):
+        x = dec[c]
+        ys = np.array([x.sel(part=p).values for p in parts])
+        pos, neg = np.clip(ys, 0, None), np.clip(ys, None, 0)
+        ax.stackplot(t, pos, colors=[colours[p] for p in parts], alpha=0.8, labels=parts, lw=0)
+        if (neg < 0).any():
+            ax.stackplot(t, neg, colors=[colours[p] for p in parts], alpha=0.8, lw=0)
+        ax.plot(t, x.sel(part="total").values, color="black", lw=1.2, label="fitted total")
+        ax.set_ylabel(c.replace("_", " ") + " a week")
+        ax.yaxis.set_major_formatter(axis_formatter("percent" if np.nanmax(x.sel(part="total").values) <= 1
+                                                    else "number"))
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    axes[-1].set_xlabel("week")
+    fig.suptitle(title + " (each part: the fit minus the fit without it; base: what is left)", fontsize=10)
+    fig.tight_layout()
     return fig
