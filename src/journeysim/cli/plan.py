@@ -178,6 +178,39 @@ def _contributions_table(contrib: dict, currency=None) -> str:
                               "posterior mean [90% interval]")
 
 
+def stage_effects(fc) -> dict:
+    """How much of each plan's effect runs through which stage: the change, against the baseline, of the
+    people in each stage (mean over the horizon's weeks), posterior mean and 90% interval (same draws)."""
+    import numpy as np
+
+    from journeysim._util.stats import interval_levels
+
+    lo, hi = interval_levels(0.9)
+    H = int(fc.attrs["horizon_weeks"])
+    people = fc.stage_size.isel(time=slice(0, H)).mean("time")  # (plan, draw, stage)
+    base = people.sel(plan="baseline")
+    out = {}
+    for p in fc.plan.values:
+        if p == "baseline":
+            continue
+        d = people.sel(plan=p) - base
+        out[str(p)] = {str(s): {"mean": float(d.sel(stage=s).mean()),
+                                "lower": float(np.quantile(d.sel(stage=s).values, lo)),
+                                "upper": float(np.quantile(d.sel(stage=s).values, hi))} for s in fc.stage.values}
+    return out
+
+
+def _stage_effects_table(eff: dict) -> str:
+    from journeysim._util.format import interval
+    from journeysim.cli.tables import format_table
+
+    stages = list(next(iter(eff.values())))
+    rows = [[p, *(interval(**r[s], signed=True) for s in stages)] for p, r in eff.items()]
+    return format_table(rows, ["plan", *(f"people in {s}" for s in stages)],
+                        title="where each plan's effect runs: change against the baseline of the people in each stage "
+                              "(mean over the horizon): posterior mean [90% interval]")
+
+
 def _unit(currency):
     return f" ({currency})" if currency else ""
 
@@ -195,6 +228,9 @@ def _write_forecast(fc, cmp, out: Path, quiet: bool, metric: str, warnings: list
         if cmp is not None:
             print()
             print(_compare_table(cmp, metric, currency))
+        if cmp is not None and fc.sizes["plan"] > 1:
+            print()
+            print(_stage_effects_table(stage_effects(fc)))
         if contributions:
             print()
             print(_contributions_table(contributions, currency))
@@ -240,6 +276,8 @@ def _write_forecast_files(fc, cmp, out: Path, metric: str, warnings, currency=No
         summary["comparison_metric"] = metric
     if contributions:
         summary["contributions"] = contributions
+    if cmp is not None:
+        summary["stage_effects"] = stage_effects(fc)
     summary["files"] = files
     summary["warnings"] = list(warnings)
     write_json(summary, out / "summary.json")
