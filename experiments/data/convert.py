@@ -8,7 +8,8 @@ journeysim reads a weekly CSV with a ``date`` column, ``spend_<channel>`` column
     ``meridian_geo_full_funnel_data.csv`` (20 geos x 156 weeks) summed over geos to one national
     weekly series -> ``meridian_funnel_observed.csv`` with ``spend_/impressions_`` of
     ``awareness_video``, ``performance_display``, ``performance_native``, ``branded_queries``
-    (``BrandedGQV_control``) and ``conversions``, both rounded to whole counts.
+    (``BrandedGQV_control``) and ``conversions``, both rounded to whole counts, and
+    ``generic_queries`` (``GenericGQV_control``: the category's search demand), a demand control.
 ``robyn``
     ``robyn_dt_simulated_weekly.csv`` (208 weeks) renamed -> ``robyn_observed.csv`` with
     ``spend_`` of tv, ooh, print, facebook, search; ``spend_newsletter`` = the newsletter's
@@ -16,10 +17,8 @@ journeysim reads a weekly CSV with a ``date`` column, ``spend_<channel>`` column
     plan) and ``revenue``. Facebook impressions and search clicks are left out: their ratio to
     spend varies by week, and journeysim's forecasts and posterior predictive run from spend
     (CPM / CPC of the scenario are the data's averages).
-    ``competitor_sales_B`` becomes a weekly *demand index* (its value over its mean) written as
-    scheduled events into ``scenarios/robyn.yaml`` between the ``BEGIN/END demand index`` markers:
-    journeysim has no control-covariate section, and events are its way of multiplying base
-    hazards week by week.
+    Robyn's context variables become demand controls of the scenario's ``demand:`` section:
+    ``competitor_sales`` (``competitor_sales_B``) and ``events`` (1 in event weeks).
 
 Usage::
 
@@ -43,10 +42,6 @@ ROOT = HERE.parent.parent
 
 MERIDIAN_CHANNELS = {"AwarenessVideo": "awareness_video", "PerformanceDisplay": "performance_display",
                      "PerformanceNative": "performance_native"}
-#: Purchase transitions of the default journey whose base hazard follows the demand index.
-DEMAND_EDGES = ("considering->purchased", "loyal->purchased", "advocate->purchased")
-BEGIN = "# BEGIN demand index (written by experiments/data/convert.py robyn; do not edit by hand)"
-END = "# END demand index"
 
 
 def _require(df: pd.DataFrame, cols, where: str) -> None:
@@ -73,6 +68,8 @@ def meridian(src: Path = HERE / "meridian_geo_full_funnel_data.csv",
         df[f"impressions_{name}"] = np.round(nat[f"{k}_impression"].to_numpy())
     df["branded_queries"] = np.round(nat["BrandedGQV_control"].to_numpy())
     df["conversions"] = np.round(nat["conversions"].to_numpy())
+    if "GenericGQV_control" in nat.columns:  # category demand: a control of the scenario's demand: section
+        df["generic_queries"] = np.round(nat["GenericGQV_control"].to_numpy())
     write_text(df.to_csv(index=False), out)
     return df
 
@@ -83,44 +80,24 @@ def meridian_population(src: Path = HERE / "meridian_geo_full_funnel_data.csv") 
     return float(raw.groupby("geo")["population"].first().sum())
 
 
-def robyn(src: Path = HERE / "robyn_dt_simulated_weekly.csv", out: Path = HERE / "robyn_observed.csv",
-          scenario: Path = ROOT / "scenarios" / "robyn.yaml") -> pd.DataFrame:
-    """Robyn's simulated weekly data in journeysim's format, and the demand index as events."""
+def robyn(src: Path = HERE / "robyn_dt_simulated_weekly.csv", out: Path = HERE / "robyn_observed.csv") -> pd.DataFrame:
+    """Robyn's simulated weekly data in journeysim's format, with its context variables as demand
+    controls: ``competitor_sales`` (Robyn's ``competitor_sales_B``, which moves with the category's
+    demand) and ``events`` (1 in the weeks Robyn marks with an event, else 0)."""
     raw = pd.read_csv(src)
     _require(raw, ["DATE", "revenue", "tv_S", "ooh_S", "print_S", "facebook_I", "search_clicks_P", "search_S",
-                   "competitor_sales_B", "facebook_S", "newsletter"], str(src))
+                   "competitor_sales_B", "facebook_S", "newsletter", "events"], str(src))
     df = pd.DataFrame({"date": pd.to_datetime(raw["DATE"]).dt.strftime("%Y-%m-%d")})
     for ch in ("tv", "ooh", "print", "facebook", "search"):
         df[f"spend_{ch}"] = np.round(raw[f"{ch}_S"].to_numpy(float), 2)
     # sends priced at 1 each (cpm 1000 in the scenario): the newsletter's weekly volume becomes
     # a plan column that forecasts can replay (owned channels have a constant volume)
     df["spend_newsletter"] = np.round(raw["newsletter"].to_numpy(float))
+    df["competitor_sales"] = np.round(raw["competitor_sales_B"].to_numpy(float))
+    df["events"] = (raw["events"].fillna("na").astype(str).str.strip() != "na").astype(int)
     df["revenue"] = np.round(raw["revenue"].to_numpy(float), 2)
     write_text(df.to_csv(index=False), out)
-    if scenario is not None and scenario.exists():
-        write_demand_events(scenario, demand_index(raw))
     return df
-
-
-def demand_index(raw: pd.DataFrame) -> np.ndarray:
-    """``competitor_sales_B`` over its mean, rounded to 3 decimals."""
-    c = raw["competitor_sales_B"].to_numpy(float)
-    return np.round(c / c.mean(), 3)
-
-
-def write_demand_events(scenario: Path, index: np.ndarray) -> None:
-    """Replace the block between the demand-index markers of a scenario file with one event a week."""
-    text = scenario.read_text()
-    if BEGIN not in text or END not in text:
-        raise InputError(f"no '{BEGIN}' ... '{END}' block to fill", str(scenario))
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    lines = [BEGIN]
-    for w, m in enumerate(index, start=1):
-        mult = ", ".join(f"{e}: {m:g}" for e in DEMAND_EDGES)
-        lines.append(f"  - {{name: demand w{w}, weeks: {w}, multiply: {{{mult}}}}}")
-    lines.append(END)
-    write_text(head + "\n".join(lines) + tail, scenario)
 
 
 def main(argv: list[str]) -> int:
@@ -131,7 +108,7 @@ def main(argv: list[str]) -> int:
             print(f"meridian: {len(df)} weeks, population {meridian_population():,.0f} -> {HERE / 'meridian_funnel_observed.csv'}")
         elif name == "robyn":
             df = robyn()
-            print(f"robyn: {len(df)} weeks -> {HERE / 'robyn_observed.csv'} (+ demand index in scenarios/robyn.yaml)")
+            print(f"robyn: {len(df)} weeks -> {HERE / 'robyn_observed.csv'}")
         else:
             print(f"unknown dataset '{name}': use meridian or robyn", file=sys.stderr)
             return 2
