@@ -228,7 +228,7 @@ def run_truth(
 
     This is what ``journeysim attribute --scenario SCENARIO --out DIR`` runs.
 
-    Writes into ``out_dir`` (each file atomically): ``paths.csv`` (the simulated path table,
+    Writes into ``out_dir`` (all files or none: they are written into a staging directory first): ``paths.csv`` (the simulated path table,
     scaled to the market), what :func:`journeysim.cli.attribute.run_attribute` writes for it
     (``attribution.csv``, ``attribution_*.png``), ``attribution_truth.csv`` (the table of
     :func:`compare_with_attribution`), ``truth_replications.csv`` (conversions per replication
@@ -239,7 +239,7 @@ def run_truth(
     dict
         The summary written to ``summary.json``.
     """
-    from journeysim._util.files import save_figure, write_json, write_text
+    from journeysim._util.files import save_figure, staged_dir, write_json, write_text
     from journeysim.io.pathtable import write_path_table
     from journeysim.model.scenario import load_scenario
 
@@ -252,45 +252,46 @@ def run_truth(
         raise InputError("exists and is not a directory", str(out))
     truth = incremental_truth(scenario, channels=channels, replications=replications, agents=agents, seed=seed,
                               conversions=conversions, log_agents=log_agents, progress=progress)
-    out.mkdir(parents=True, exist_ok=True)
-    paths_file = write_path_table(truth.paths, out / "paths.csv")
-    summary = run_attribute(paths_file, out, methods=methods, seed=0, n_permutations=n_permutations, plots=plots)
-    credit = pd.DataFrame(summary["credit"])
-    credit.index.name = "channel"
-    table = compare_with_attribution(truth, attribution=credit)
-    write_text(table.to_csv(lineterminator="\n"), out / "attribution_truth.csv")
-    reps = pd.DataFrame({"all on": truth.total.values}, index=pd.Index(truth.total.replication.values,
-                                                                       name="replication"))
-    for c in truth.without.channel.values:
-        reps[f"{c} off"] = truth.without.sel(channel=c).values
-    if truth.all_off is not None:
-        reps["everything off"] = truth.all_off.values
-    write_text(reps.to_csv(lineterminator="\n"), out / "truth_replications.csv")
-    files = dict(summary.get("files", {}))
-    files.update({"paths": "paths.csv", "truth_table": "attribution_truth.csv",
-                  "truth_replications": "truth_replications.csv"})
-    if plots:
-        fig = plot_truth_comparison(table, title=f"Attribution vs ground truth: {scenario.name}")
-        save_figure(fig, out / "attribution_truth.png")
-        files["plots"] = list(files.get("plots", [])) + ["attribution_truth.png"]
-    errors = truth_errors(table)
-    known = table.dropna(subset=["truth"])
-    summary["files"] = files
-    summary["truth"] = {
-        **truth.info,
-        "definition": ("every purchase within the horizon" if conversions == "purchases"
-                       else "people buying at least once within the horizon") + ", in people of the market",
-        "total": table.attrs["total"],
-        "all_off": table.attrs["all_off"],
-        "sum_truth": table.attrs["sum_truth"],
-        "table": _truth_records(table),
-        "error": _truth_records(errors),
-        "mean_absolute_error": {m: float(errors[m].abs().mean()) for m in errors.columns},
-        "relative_error": {m: {c: (float(errors.loc[c, m] / known.loc[c, "truth"])
-                                   if known.loc[c, "truth"] != 0 else None) for c in errors.index}
-                           for m in errors.columns},
-    }
-    write_json(summary, out / "summary.json")
+    with staged_dir(out) as stage:  # (all outputs or none: a failure part-way leaves nothing)
+        paths_file = write_path_table(truth.paths, stage / "paths.csv")
+        summary = run_attribute(paths_file, stage, methods=methods, seed=0, n_permutations=n_permutations, plots=plots)
+        summary["input"] = str(out / "paths.csv")  # (where it will be, not the staging directory)
+        credit = pd.DataFrame(summary["credit"])
+        credit.index.name = "channel"
+        table = compare_with_attribution(truth, attribution=credit)
+        write_text(table.to_csv(lineterminator="\n"), stage / "attribution_truth.csv")
+        reps = pd.DataFrame({"all on": truth.total.values}, index=pd.Index(truth.total.replication.values,
+                                                                           name="replication"))
+        for c in truth.without.channel.values:
+            reps[f"{c} off"] = truth.without.sel(channel=c).values
+        if truth.all_off is not None:
+            reps["everything off"] = truth.all_off.values
+        write_text(reps.to_csv(lineterminator="\n"), stage / "truth_replications.csv")
+        files = dict(summary.get("files", {}))
+        files.update({"paths": "paths.csv", "truth_table": "attribution_truth.csv",
+                      "truth_replications": "truth_replications.csv"})
+        if plots:
+            fig = plot_truth_comparison(table, title=f"Attribution vs ground truth: {scenario.name}")
+            save_figure(fig, stage / "attribution_truth.png")
+            files["plots"] = list(files.get("plots", [])) + ["attribution_truth.png"]
+        errors = truth_errors(table)
+        known = table.dropna(subset=["truth"])
+        summary["files"] = files
+        summary["truth"] = {
+            **truth.info,
+            "definition": ("every purchase within the horizon" if conversions == "purchases"
+                           else "people buying at least once within the horizon") + ", in people of the market",
+            "total": table.attrs["total"],
+            "all_off": table.attrs["all_off"],
+            "sum_truth": table.attrs["sum_truth"],
+            "table": _truth_records(table),
+            "error": _truth_records(errors),
+            "mean_absolute_error": {m: float(errors[m].abs().mean()) for m in errors.columns},
+            "relative_error": {m: {c: (float(errors.loc[c, m] / known.loc[c, "truth"])
+                                       if known.loc[c, "truth"] != 0 else None) for c in errors.index}
+                               for m in errors.columns},
+        }
+        write_json(summary, stage / "summary.json")
     return summary
 
 
