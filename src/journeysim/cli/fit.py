@@ -38,7 +38,8 @@ def cmd_fit(args) -> int:
         from journeysim.inference.pathlik import read_path_counts
 
         paths = read_path_counts(args.paths, sc, unknown="ignore" if args.paths_ignore_unknown else "error",
-                                 channels=args.paths_channels.split(",") if args.paths_channels else None)
+                                 channels=args.paths_channels.split(",") if args.paths_channels else None,
+                                 path_sep=args.paths_sep)
     executor = executor_from_args(args)
     if executor is not None:  # checked now, and named as the user wrote it
         from journeysim.scale.executor import get_executor
@@ -219,6 +220,8 @@ def register(sub) -> None:
                    help="observed path table (journey counts) over the same weeks: adds the path likelihood")
     f.add_argument("--paths-channels", metavar="A,B", help="channels whose path follow rates enter the fit "
                    "(default: those whose touches have a noticeable own effect on purchases)")
+    f.add_argument("--paths-sep", default=None, metavar="SEP",
+                   help="touchpoint separator of the --paths table (>, ->, | or ,; default: detected)")
     f.add_argument("--paths-ignore-unknown", action="store_true",
                    help="drop path touchpoints that are not channels of the scenario instead of failing")
     f.add_argument("--strict", action="store_true", help="exit with status 3 if the fit did not converge")

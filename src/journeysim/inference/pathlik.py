@@ -224,9 +224,12 @@ def path_counts(table: pd.DataFrame, scenario, *, unknown: Unknown = "error", ch
                       ignored=ignored, source=where, channels=channels)
 
 
-def read_path_counts(path: str | Path, scenario, *, unknown: Unknown = "error", channels=None) -> PathCounts:
-    """:func:`path_counts` of a path-table CSV (see :func:`journeysim.io.pathtable.read_path_table`)."""
-    return path_counts(read_path_table(path), scenario, unknown=unknown, channels=channels, where=str(path))
+def read_path_counts(path: str | Path, scenario, *, unknown: Unknown = "error", channels=None,
+                     path_sep: str | None = None) -> PathCounts:
+    """:func:`path_counts` of a path-table CSV (see :func:`journeysim.io.pathtable.read_path_table`;
+    ``path_sep``: the touchpoint separator, detected when ``None``)."""
+    return path_counts(read_path_table(path, path_sep=path_sep), scenario, unknown=unknown, channels=channels,
+                       where=str(path))
 
 
 # --------------------------------------------------------------------------------------------
