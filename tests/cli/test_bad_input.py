@@ -450,7 +450,8 @@ def test_fit_summary_keeps_the_data_warnings(shop, tmp_path, capsys, monkeypatch
     assert any("'social' never spent" in w for w in s["data_warnings"])
     assert any("'social' never spent" in w for w in s["warnings"])
     assert "warning:" in err and "'social' never spent" in stdout
-    assert sorted(os.listdir(out)) == ["diagnostics.csv", "fit.json", "posterior.nc", "ppc.png", "summary.json"]
+    assert sorted(os.listdir(out)) == ["decomposition.png", "diagnostics.csv", "fit.json", "posterior.nc", "ppc.png",
+                                       "summary.json"]
 
 
 def test_optimize_refuses_an_implausible_budget_before_work(shop, fit_dir, tmp_path, capsys):

@@ -38,7 +38,8 @@ KPI_NAMES = (
 )
 #: Demand controls recognised by name, with the direction of their effect.
 CONTROL_NAMES = ((r"(promo|promotion)", "positive"), (r"(holiday|event)", "free"), (r"(price)", "negative"),
-                 (r"(competitor|competition)", "negative"), (r"(category|market)_?(index|demand)", "positive"))
+                 (r"(competitor|competition)", "free"), (r"(category|market)_?(index|demand|sales)", "positive"),
+                 (r"generic", "positive"))
 #: Cost per thousand impressions assumed for a channel without ``impressions_<channel>``.
 ASSUMED_CPM = 10.0
 #: Share of its target transition's hazard a channel adds at its average spend, to start from.
@@ -114,10 +115,10 @@ def _layout(df, csv: Path, population: float) -> tuple[dict, list[str], list[str
     for col in df.columns:
         if col in used:
             continue
-        m = _measure(col)
         c = col.lower()
         ctrl = next((sign for pat, sign in CONTROL_NAMES if re.search(pat, c)), None)
-        if m is None and ctrl is not None:
+        m = None if ctrl is not None else _measure(col)  # (competitor_sales is a control, not the brand's sales)
+        if ctrl is not None:
             controls[col] = {"sign": ctrl}
             used.add(col)
             continue

@@ -102,6 +102,8 @@ def prior_check(ppc: xr.Dataset) -> tuple[pd.DataFrame, list[str]]:
         col = v[: -len("_observed")]
         y = np.asarray(ppc[v].values, float)
         ok = np.isfinite(y)
+        if not ok.any() or not np.any(y[ok] != 0):  # (a KPI with no information: the data checks say so)
+            continue
         rep = np.asarray(ppc[f"{col}_replicate"].values, float)[:, ok]
         level = np.asarray(ppc[f"{col}_expected"].values, float)[:, ok].mean(axis=1)
         lo, hi = np.quantile(rep, [lo_q, hi_q], axis=0)
