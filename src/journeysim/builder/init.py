@@ -25,7 +25,7 @@ import numpy as np
 
 from journeysim.errors import InputError
 
-__all__ = ['scenario_from_csv', 'write_scenario', 'KPI_NAMES', 'CONTROL_NAMES', 'ASSUMED_CPM', 'MEDIA_SHARE']
+__all__ = ['scenario_from_csv', 'write_scenario', 'lean_priors', 'LEVER_RATES', 'KPI_NAMES', 'CONTROL_NAMES', 'ASSUMED_CPM', 'MEDIA_SHARE']
 
 #: KPI columns recognised by name (regular expressions, lower case) and what they measure.
 KPI_NAMES = (
@@ -328,6 +328,31 @@ def _set_effects(raw, tw, plan_spend) -> None:
             spec["effects"][e] = float(f"{MEDIA_SHARE * base / max(memory, 1e-9):.4g}") if memory > 0 else 0.0
 
 
+#: Base rates the fit learns (multipliers): the levers of awareness, conversion and repeat purchase.
+LEVER_RATES = ("rate.unaware->aware", "rate.considering->purchased", "rate.loyal->purchased")
+
+
+def lean_priors(defaults: dict[str, str], scenario) -> dict[str, str]:
+    """The default priors a CSV can inform: every paid channel's effects and saturation, the carry-over
+    of the upper-funnel channels (those that remember for weeks), the word-of-mouth rate (not its
+    effects: their product with the rate is what the data see), and only the lever base rates
+    (:data:`LEVER_RATES`); the rest stay at the values solved to the observed levels. (With every base
+    rate and carry-over uncertain, the posterior has ridges a default-length fit does not cross.)"""
+    st = scenario.structure
+    keep = {}
+    for k, v in defaults.items():
+        kind, _, rest = k.partition(".")
+        if kind == "rate" and k not in LEVER_RATES:
+            continue
+        if rest.startswith("word_of_mouth"):
+            continue
+        if kind == "carryover":
+            if rest not in st.channels or scenario.params.carryover[st.channels.index(rest)] < 0.8:
+                continue
+        keep[k] = v
+    return keep
+
+
 def write_scenario(raw: dict, path: Path, notes: list[str], unmapped: list[str], levels: dict) -> None:
     """The scenario as commented YAML (written atomically)."""
     import yaml
@@ -356,7 +381,7 @@ def write_scenario(raw: dict, path: Path, notes: list[str], unmapped: list[str],
     write_text(text, tmp)
     try:
         sc = load_scenario(tmp)
-        pri = default_priors(sc)
+        pri = lean_priors(default_priors(sc), sc)
     finally:
         tmp.unlink(missing_ok=True)
     body["priors"] = pri  # written out, so that the user sees and edits them
