@@ -134,3 +134,25 @@ def check_agreement(sc, R):
     # the test has power: the Monte Carlo allowance is small beside the 3% budget
     assert N_SE * se_p < REL * t_purchases
     assert t_purchases > 0 and (t_entries > 0).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# the checked boundary (tests/io/test_fuzz.py, tests/model/test_fuzz_scenario.py)
+
+def check_refused(argv, capsys, *words) -> str:
+    """Assert ``journeysim ARGV`` exits 2 with one line holding ``words`` and no traceback; return the line."""
+    from journeysim.cli.main import main
+
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in err
+    line = err.strip()
+    assert "\n" not in line, err
+    for w in words:
+        assert w in line, (w, line)
+    return line
+

@@ -16,10 +16,9 @@ import shutil
 import numpy as np
 import pytest
 import yaml
-from conftest import SCENARIOS
+from conftest import SCENARIOS, check_refused
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from journeysim.cli.main import main
 from journeysim.io.pathtable import read_path_table
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -36,19 +35,6 @@ def shop_dir(tmp_path_factory):
     return d / "scenarios"
 
 
-def check_refused(argv, capsys, *words) -> str:
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    assert code == 2, (code, out, err)
-    assert "Traceback" not in err
-    line = err.strip()
-    assert "\n" not in line, err
-    for w in words:
-        assert w in line, (w, line)
-    return line
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,10 +12,8 @@ import shutil
 
 import pytest
 import yaml
-from conftest import SCENARIOS
+from conftest import SCENARIOS, check_refused
 from hypothesis import HealthCheck, given, settings, strategies as st
-
-from journeysim.cli.main import main
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -74,18 +72,6 @@ def shop_dir(tmp_path_factory):
     return d / "scenarios"
 
 
-def check_refused(argv, capsys, *words):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    assert code == 2, (code, out, err)
-    assert "Traceback" not in err
-    line = err.strip()
-    assert "\n" not in line, err
-    for w in words:
-        assert w in line, (w, line)
 
 
 def copy():
