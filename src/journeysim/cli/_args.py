@@ -21,21 +21,22 @@ MAX_DRAWS = 1_000_000
 BYTES_PER_AGENT = 96
 
 
-def positive_int(text: str) -> int:
+def _int(text: str) -> int:
     try:
-        v = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+
+
+def positive_int(text: str) -> int:
+    v = _int(text)
     if v <= 0:
         raise argparse.ArgumentTypeError(f"{v} must be > 0")
     return v
 
 
 def non_negative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    v = _int(text)
     if v < 0:
         raise argparse.ArgumentTypeError(f"{v} must be >= 0")
     return v
@@ -44,10 +45,7 @@ def non_negative_int(text: str) -> int:
 def bounded_int(low: int, high: int):
     """An argparse type: a whole number within ``low..high``."""
     def check(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        v = _int(text)
         if v < low:
             raise argparse.ArgumentTypeError(f"{v} must be > 0" if low == 1 else f"{v} must be >= {low}")
         if v > high:
@@ -74,10 +72,7 @@ def agents_int(text: str) -> int:
 
 def log_agents_int(text: str) -> int:
     """``--log-agents``: a positive number of agents, or -1 for all."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    v = _int(text)
     if v == 0 or v < -1:
         raise argparse.ArgumentTypeError(f"{v}: give a number of agents > 0, or -1 for all")
     return v
@@ -97,6 +92,14 @@ def positive_float(text: str) -> float:
     v = _float(text)
     if v <= 0:
         raise argparse.ArgumentTypeError(f"{v:g} must be > 0")
+    return v
+
+
+def population_float(text: str) -> float:
+    """``--population``: a positive number of people (``5_000_000`` and ``5,000,000`` read as five million)."""
+    v = _float(text.replace(",", ""))
+    if not 0 < v < 1e11:
+        raise argparse.ArgumentTypeError(f"{text}: the population must be a positive number of people")
     return v
 
 

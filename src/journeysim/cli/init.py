@@ -38,25 +38,14 @@ def cmd_init(args) -> int:
 
 
 def register(sub) -> None:
-    from journeysim.cli._args import agents_int
-
-    def population(text: str) -> float:
-        import argparse
-
-        try:
-            v = float(text.replace("_", "").replace(",", ""))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-        if not (v > 0 and v < 1e11):
-            raise argparse.ArgumentTypeError(f"{text}: the population must be a positive number of people")
-        return v
+    from journeysim.cli._args import agents_int, population_float
 
     p = sub.add_parser("init", help="write a scenario from a weekly CSV, its levels solved to the data",
                        description="Reads the CSV's columns (date, spend_<channel>, impressions_<channel>, KPIs, "
                                    "controls) and writes a commented scenario whose twin reproduces the observed "
                                    "KPI levels, with the default priors written out.")
     p.add_argument("--data", required=True, help="the brand's weekly CSV")
-    p.add_argument("--population", required=True, type=population, help="people in the market")
+    p.add_argument("--population", required=True, type=population_float, help="people in the market")
     p.add_argument("--journey", default="default", help="journey template (default: default)")
     p.add_argument("--agents", type=agents_int, help="agents to simulate (default: population, at most 100,000)")
     p.add_argument("--out", required=True, help="the scenario file to write (.yaml; must not exist)")
