@@ -8,7 +8,7 @@ from journeysim.errors import InputError
 from journeysim.inference.inputs import observed_inputs
 from journeysim.inference.priors import ParamSpace, build_space, check_coords
 from journeysim.io.observed import ObservedData
-from journeysim.model.dynamics import CAP_SMALL, TINY, Params, Structure, edge_multipliers
+from journeysim.model.dynamics import Params, Structure, delivered, edge_multipliers, effectiveness
 from journeysim.model.lifttests import resolve_lift_tests
 from journeysim.model.observe import expected_kpi
 from journeysim.twin.state import TwinMatrices, TwinState, initial_X
@@ -51,11 +51,9 @@ def _add_delivery(pm, pt, k: int, data: ObservedData, st: Structure, cap, X0, Xs
     spend = data.plan.aligned(st.channels)[:, k]
     bought = np.repeat(spend / st.cost_per_touch[k] / 7.0, steps)  # per day, each step
     X_pre = pt.concatenate([pt.expand_dims(X0, 0), Xs[:-1]], axis=0)
-    targeted = pt.maximum(X_pre[:, :, 0] @ mats.targeting[:, k], TINY)  # (T,) at each step's start
-    p0 = bought / targeted
-    x = 7.0 * p0 / cap
-    xs = pt.maximum(x, CAP_SMALL)
-    sent = p0 * pt.where(x > CAP_SMALL, -pt.expm1(-xs) / xs, 1.0 - 0.5 * x) * targeted * st.dt
+    targeted = X_pre[:, :, 0] @ mats.targeting[:, k]  # (T,) at each step's start
+    per_weight, _ = effectiveness(pt, bought, targeted, np.inf, cap)  # (the twin's own delivery)
+    sent = delivered(pt, per_weight, targeted) * st.dt
     weekly = pm.Deterministic(f"impressions_{c}_model", sent.reshape((data.weeks, steps)).sum(axis=1)[ok])
     cv = pm.HalfNormal(f"noise_impressions_{c}", sigma=NOISE_PRIOR_SIGMA)
     pm.Normal(f"obs_impressions_{c}", mu=weekly, sigma=cv * weekly + 1e-9, observed=data.impressions[ok, k])
