@@ -44,10 +44,10 @@ def _lmul(xp, M, A):
 
 def _sent(xp, touches_c, per_weight, targeted, cap, K: int):
     """Touches the channels delivered: those bought, or fewer where a demand cap binds."""
-    if cap is None or (isinstance(cap, np.ndarray) and not np.isfinite(cap[..., :K - 1]).any()):
+    if cap is None:
         return touches_c
-    capped = xp.isinf(cap[..., :K - 1]) if xp is not np else np.isinf(np.asarray(cap)[..., :K - 1])
-    return xp.where(capped, touches_c, delivered(xp, per_weight, targeted)[..., :K - 1])
+    uncapped = xp.isinf(cap[..., :K - 1])  # (word of mouth, the last source, is no channel)
+    return xp.where(uncapped, touches_c, delivered(xp, per_weight, targeted)[..., :K - 1])
 
 
 def twin_step(xp, state: TwinState, touches_c, params: Params, structure: Structure, edge_mult, chan_mult,
