@@ -90,7 +90,7 @@ def _read(csv: Path):
     return df
 
 
-def _layout(df, csv: Path, population: float) -> tuple[dict, list[str], list[str]]:
+def _layout(df, csv: Path) -> tuple[dict, list[str], list[str]]:
     """Channels, observations and controls from the columns; notes; unmapped columns."""
     notes, unmapped, channels, observations, controls = [], [], {}, [], {}
     spend_cols = [c for c in df.columns if c.startswith("spend_")]
@@ -159,7 +159,6 @@ def scenario_from_csv(csv: str | Path, population: float, *, journey: str = "def
     import pandas as pd
 
     from journeysim.model.scenario import DEFAULT_RATES
-    from journeysim.twin.run import run_twin
 
     csv = Path(csv)
     if journey != "default":
@@ -168,7 +167,7 @@ def scenario_from_csv(csv: str | Path, population: float, *, journey: str = "def
     if not population > 0 or not np.isfinite(population):
         raise InputError(f"the population must be a positive number, not {population}", "--population")
     df = _read(csv)
-    lay, notes, unmapped = _layout(df, csv, population)
+    lay, notes, unmapped = _layout(df, csv)
     out_dir = Path(out_dir) if out_dir is not None else csv.parent
     try:
         rel = str(Path(csv).resolve().relative_to(out_dir.resolve()))
@@ -205,24 +204,24 @@ def scenario_from_csv(csv: str | Path, population: float, *, journey: str = "def
     if raw["demand"] is None:
         del raw["demand"]
         notes.append(f"demand: {len(df)} weeks are less than a year, so no yearly seasonality is fitted")
-    levels = _solve(raw, df, csv, kinds, obs_mean, iterations, run_twin)
-    notes += raw.pop("_notes", [])
-    return raw, notes, unmapped, levels
+    levels, solve_notes = _solve(raw, df, kinds, obs_mean, iterations)
+    return raw, notes + solve_notes, unmapped, levels
 
 
-def _solve(raw, df, csv, kinds, obs_mean, iterations, run_twin) -> dict:
-    """Tune base rates, initial shares, channel effects and tracking scales to the observed levels (in place)."""
+def _solve(raw, df, kinds, obs_mean, iterations) -> tuple[dict, list[str]]:
+    """Tune base rates, initial shares, channel effects and tracking scales to the observed levels (in
+    place); return the levels reached and notes on what could not be reached."""
     from journeysim.model.scenario import load_scenario
+    from journeysim.twin.run import run_twin
 
     plan_spend = {c: df[f"spend_{c}"].to_numpy(float) for c in raw["channels"]}
+    notes: list[str] = []
 
     def run(r):
         """The twin over the observed spend (no data file, no demand terms: they start at zero anyway)."""
         r = {**r, "plan": {"spend": {c: v.tolist() for c, v in plan_spend.items()}}, "data": None}
         r.pop("demand", None)
-        r.pop("_notes", None)
-        sc = load_scenario(r)
-        return sc, run_twin(sc)
+        return run_twin(load_scenario(r))
 
     def levels(tw):
         size = tw.stage_size.sum("persona")
@@ -243,10 +242,10 @@ def _solve(raw, df, csv, kinds, obs_mean, iterations, run_twin) -> dict:
         return float(np.clip(f ** e, 0.7, 1.4)) if np.isfinite(f) and f > 0 else 1.0
 
     rates = raw["journey"]["rates"]
-    _, tw = run(raw)
+    tw = run(raw)
     _set_effects(raw, tw, plan_spend)
     for _ in range(iterations):
-        _, tw = run(raw)
+        tw = run(raw)
         lv = levels(tw)
         if target("share") is not None:
             odds = lambda p: p / (1 - p)  # noqa: E731
@@ -276,11 +275,11 @@ def _solve(raw, df, csv, kinds, obs_mean, iterations, run_twin) -> dict:
         s = sum(ends.values())
         raw["journey"]["initial"] = {k: v / s for k, v in ends.items()}
         _set_effects(raw, tw, plan_spend)
-    _, tw = run(raw)
+    tw = run(raw)
     lv = levels(tw)
     if target("revenue") is not None and target("purchases") is None:
         raw["personas"]["everyone"]["value"] = float(f"{target('revenue') / max(lv['purchases'], 1e-12):.4g}")
-        _, tw = run(raw)
+        tw = run(raw)
         lv = levels(tw)
     for o in raw["observations"]:
         m = o["measures"]
@@ -289,7 +288,7 @@ def _solve(raw, df, csv, kinds, obs_mean, iterations, run_twin) -> dict:
             o["scale"] = float(f"{ratio:.4g}")
         elif m != "share" and not 0.9 <= ratio <= 1.1:  # the journey's rates could not reach it
             o["scale"] = float(f"{ratio:.4g}")
-            raw.setdefault("_notes", []).append(
+            notes.append(
                 f"observations ({o['column']}): the journey's rates reach {1 / ratio:.2f}x the observed level, so "
                 f"the KPI is read with scale {ratio:.4g} (observed = scale x simulated); check the population and "
                 f"what the column counts")
@@ -298,7 +297,7 @@ def _solve(raw, df, csv, kinds, obs_mean, iterations, run_twin) -> dict:
     init = {k: round(v, 4) for k, v in raw["journey"]["initial"].items()}
     init["unaware"] = round(1.0 - sum(v for k, v in init.items() if k != "unaware"), 4)
     raw["journey"]["initial"] = init
-    _, tw = run(raw)
+    tw = run(raw)
     lv = levels(tw)
     out = {}
     for o in raw["observations"]:
@@ -306,7 +305,7 @@ def _solve(raw, df, csv, kinds, obs_mean, iterations, run_twin) -> dict:
         sim = lv[m] * o.get("scale", 1.0) if m != "share" else lv["share"]
         out[o["column"]] = {"observed": obs_mean[o["column"]], "scenario": sim,
                             "ratio": sim / obs_mean[o["column"]] if obs_mean[o["column"]] else np.inf}
-    return out
+    return out, notes
 
 
 def _set_effects(raw, tw, plan_spend) -> None:

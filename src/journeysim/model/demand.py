@@ -97,10 +97,6 @@ class Demand:
         """A copy with ``steps`` more latent random-walk steps after the horizon (for forecasts)."""
         return replace(self, future=int(steps)) if self.latent_sd > 0 else self
 
-    @property
-    def has_control_data(self) -> bool:
-        return len(self.controls) == 0 or self.table.shape[0] > 0
-
     def forecast_note(self) -> str:
         """What a forecast assumes of demand beyond the history, in words."""
         parts = []
