@@ -20,35 +20,27 @@ LEVEL_FACTOR = 2.0
 INSIDE_MIN = 0.5
 
 
-def posterior_predictive(scenario, fit: Fit, data: ObservedData, *, max_draws: int = 200, seed: int = 0) -> xr.Dataset:
-    """Posterior predictive of every observed series: expected value and a noisy replicate per draw.
-
-    Runs the numpy twin over the history for ``max_draws`` posterior draws at once.
-    """
+def _predictive(scenario, params, data: ObservedData, rng, noise=None) -> xr.Dataset:
+    """Expected value and a noisy replicate of every observed series per draw of ``params`` (the
+    numpy twin over the history, all draws at once). ``noise(obs, n)`` gives the ``(n,)``
+    coefficients of variation of a negbin or normal KPI; ``None``: the likelihood's default."""
     from journeysim.model.observe import weekly_arrays
     from journeysim.twin.run import Twin
 
-    params, _ = posterior_params(scenario, fit, max_draws=max_draws)
     n = np.asarray(params.wom_rate).shape[0]
-    sc = scenario.over(data)
-    ds = Twin(sc, params=params, plan=data.plan).run(batch_dims=("draw",), batch_coords={"draw": np.arange(n)})
+    ds = Twin(scenario.over(data), params=params, plan=data.plan).run(batch_dims=("draw",),
+                                                                      batch_coords={"draw": np.arange(n)})
     arrays = weekly_arrays(ds)
-    rng = np.random.default_rng(seed)
-    post = fit.idata.posterior
-    out = {}
     st = scenario.structure
+    out = {}
     for obs in data.observations:
         mask = np.array([s in obs.stages for s in st.stages], float)
         mu = expected_kpi(np, arrays, obs.measures, mask, st.population, obs.scale)  # (draw, W)
-        noise_name = f"noise_{obs.column}"
-        if noise_name in post:
-            allc = post[noise_name].values.reshape(-1)
-            cv = allc[thin(allc.size, n)][:, None]
-        else:
-            cv = 0.0
-        if obs.likelihood in ("negbin", "normal"):
-            rep = np.stack([sample_kpi(rng, mu[i], obs.likelihood, noise=max(float(np.ravel(cv)[i] if np.ndim(cv) else cv), 1e-6))
-                            for i in range(n)])
+        if obs.likelihood in ("negbin", "normal") and noise is not None:
+            cv = noise(obs, n)
+            rep = np.stack([sample_kpi(rng, mu[i], obs.likelihood, noise=max(float(cv[i]), 1e-6)) for i in range(n)])
+        elif obs.likelihood in ("negbin", "normal"):
+            rep = np.stack([sample_kpi(rng, mu[i], obs.likelihood) for i in range(n)])
         else:
             rep = np.stack([sample_kpi(rng, mu[i], obs.likelihood, sample_size=obs.sample_size) for i in range(n)])
         out[f"{obs.column}_expected"] = (("draw", "time"), mu)
@@ -57,37 +49,33 @@ def posterior_predictive(scenario, fit: Fit, data: ObservedData, *, max_draws: i
     return xr.Dataset(out, coords={"time": data.dates, "draw": np.arange(n)})
 
 
+def posterior_predictive(scenario, fit: Fit, data: ObservedData, *, max_draws: int = 200, seed: int = 0) -> xr.Dataset:
+    """Posterior predictive of every observed series: expected value and a noisy replicate per draw,
+    with each draw's fitted noise (:func:`_predictive`)."""
+    params, _ = posterior_params(scenario, fit, max_draws=max_draws)
+    post = fit.idata.posterior
+
+    def noise(obs, n):
+        name = f"noise_{obs.column}"
+        if name not in post:
+            return np.zeros(n)
+        allc = post[name].values.reshape(-1)
+        return allc[thin(allc.size, n)]
+
+    return _predictive(scenario, params, data, np.random.default_rng(seed), noise)
 
 
 def prior_predictive(scenario, data: ObservedData, *, draws: int = 200, seed: int = 0) -> xr.Dataset:
     """Prior predictive of every observed series (the same layout as :func:`posterior_predictive`):
     the twin over the history for ``draws`` draws of the priors, before any fitting."""
     from journeysim.inference.priors import build_space
-    from journeysim.model.observe import weekly_arrays
-    from journeysim.twin.run import Twin
 
     scenario = scenario.with_data(data)
     space = build_space(scenario)
     rng = np.random.default_rng([seed, 0x9A10])
     values = space.sample_prior(draws, rng)
     params = space.to_params(np, [values[:, j] for j in range(values.shape[1])], scenario.params)
-    params = params.broadcast((draws,))
-    ds = Twin(scenario.over(data), params=params, plan=data.plan).run(batch_dims=("draw",),
-                                                                     batch_coords={"draw": np.arange(draws)})
-    arrays = weekly_arrays(ds)
-    st = scenario.structure
-    out = {}
-    for obs in data.observations:
-        mask = np.array([s in obs.stages for s in st.stages], float)
-        mu = expected_kpi(np, arrays, obs.measures, mask, st.population, obs.scale)  # (draw, W)
-        if obs.likelihood == "binomial":
-            rep = np.stack([sample_kpi(rng, mu[i], obs.likelihood, sample_size=obs.sample_size) for i in range(draws)])
-        else:
-            rep = np.stack([sample_kpi(rng, mu[i], obs.likelihood) for i in range(draws)])
-        out[f"{obs.column}_expected"] = (("draw", "time"), mu)
-        out[f"{obs.column}_replicate"] = (("draw", "time"), rep)
-        out[f"{obs.column}_observed"] = (("time",), obs.values)
-    return xr.Dataset(out, coords={"time": data.dates, "draw": np.arange(draws)})
+    return _predictive(scenario, params.broadcast((draws,)), data, rng)
 
 
 def prior_check(ppc: xr.Dataset) -> tuple[pd.DataFrame, list[str]]:
