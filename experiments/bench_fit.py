@@ -12,7 +12,12 @@ For each scenario the script times, separately:
 * **logp+grad**: one evaluation of the log density and its gradient, the unit of NUTS work
   (median of repeated calls of the compiled function at the initial point);
 * **sample**: ``nutpie.sample`` with the requested chains/draws/tune on ``cores`` (default 2, the
-  machine's), with the number of gradient evaluations (leapfrog steps, warm-up included) it took.
+  machine's), with the number of gradient evaluations (leapfrog steps, warm-up included) it took;
+* **peer**: PyMC-Marketing's MMM (:func:`peer_mmm.fit_peer`: geometric adstock, logistic saturation,
+  yearly seasonality, a trend; its default priors) on the same CSV's ``spend_*`` columns and the
+  scenario's purchase KPI, with the same chains, draws and tuning, in the same run (``--no-peer``
+  skips it), and the time ratio journeysim / PyMC-Marketing (build, compile and sampling on both
+  sides).
 
 When a run is shortened (``--draws``/``--tune`` below 1000), it also reports the projection to
 1000 + 1000 per chain: ``gradient evaluations per iteration x 2000 x chains x seconds per
@@ -38,6 +43,7 @@ import numpy as np
 from bench_twin_kernel import (
     _median_ms,  # experiments/ is on sys.path when a script of it runs
 )
+from peer_mmm import fit_peer
 
 from journeysim._util.files import write_json
 from journeysim.inference.likelihood import build_model
@@ -63,8 +69,37 @@ def _grad_time(compiled, n: int = 30) -> float | None:
         return None
 
 
+def _purchase_column(sc, data) -> str:
+    """The observed KPI a media-mix model would take as its target: the first one counting purchases."""
+    for kind in ("purchases", "new_customers", "revenue"):
+        for obs in data.observations:
+            if obs.measures == kind:
+                return obs.column
+    return data.observations[0].column
+
+
+def bench_peer(name: str, sc, data, chains: int, draws: int, tune: int, seed: int) -> dict:
+    """PyMC-Marketing's MMM on the same CSV and sampler sizes (wall time of ``mmm.fit``, build included)."""
+    import pandas as pd
+
+    csv = ROOT / "scenarios" / "data" / f"{name}_observed.csv"
+    history = pd.read_csv(csv)
+    target = _purchase_column(sc, data)
+    spend = [f"spend_{c}" for c in sc.structure.channels if f"spend_{c}" in history.columns]
+    history[spend] = history[spend].fillna(0.0)
+    t = time.perf_counter()
+    fit = fit_peer(history, seed=seed, draws=draws, tune=tune, chains=chains, target=target, spend=spend)
+    wall = time.perf_counter() - t
+    out = {"model": "pymc_marketing MMM (geometric adstock l_max 8, logistic saturation, 2 Fourier modes, trend)",
+           "target": target, "channels": spend, "wall_seconds": wall, **fit.summary()}
+    print(f"  {name}: PyMC-Marketing {wall:.1f} s ({fit.sampler}, {chains} x ({tune} + {draws})); max r-hat "
+          f"{fit.max_rhat:.3f}, divergences {fit.divergences}, min bulk ESS {fit.min_ess_bulk:.0f}", flush=True)
+    return out
+
+
 def bench(name: str, chains: int | None, draws: int | None, tune: int | None, cores: int, seed: int,
-          fused: bool = True, target_accept: float | None = None, coords: str | None = None) -> dict:
+          fused: bool = True, target_accept: float | None = None, coords: str | None = None,
+          peer: bool = True) -> dict:
     """One scenario; settings left as None come from its ``fit:`` section, else ``calibrate``'s defaults."""
     import nutpie
 
@@ -115,6 +150,11 @@ def bench(name: str, chains: int | None, draws: int | None, tune: int | None, co
     print(f"  {name}: sample {sample_s:.1f} s ({grads} gradients, {grads / iters:.1f} per iteration, "
           f"{sec_per_grad * 1e3:.2f} ms each per core); max r-hat {stats['max_rhat']:.3f}, "
           f"divergences {stats['divergences']}, min bulk ESS {stats['min_ess_bulk']:.0f}", flush=True)
+    if peer:
+        out["peer"] = bench_peer(name, sc, data, chains, draws, tune, seed)
+        out["time_ratio_journeysim_to_peer"] = out["total_seconds"] / out["peer"]["wall_seconds"]
+        print(f"  {name}: journeysim {out['total_seconds']:.1f} s / PyMC-Marketing {out['peer']['wall_seconds']:.1f} s"
+              f" = {out['time_ratio_journeysim_to_peer']:.2f}x", flush=True)
     return out
 
 
@@ -131,13 +171,14 @@ def main(argv=None) -> int:
     ap.add_argument("--scan", action="store_true", help="the pytensor.scan likelihood instead of the fused Op")
     ap.add_argument("--coords", choices=COORDS,
                     help="sampler coordinates of lognormal parameters (calibrate(coords=...); default log)")
+    ap.add_argument("--no-peer", action="store_true", help="skip PyMC-Marketing's MMM on the same CSV")
     ap.add_argument("--out", type=Path, default=RESULTS / "bench_fit.json")
     a = ap.parse_args(argv)
     previous = json.loads(a.out.read_text()) if a.out.exists() else {}
     results = previous.get("scenarios", {})
     for name in a.scenarios:
         results[name] = bench(name, a.chains, a.draws, a.tune, a.cores, a.seed, fused=not a.scan,
-                              target_accept=a.target_accept, coords=a.coords)
+                              target_accept=a.target_accept, coords=a.coords, peer=not a.no_peer)
         r = results.get("retail")
         verdict = None
         if r is not None:
@@ -147,7 +188,9 @@ def main(argv=None) -> int:
             verdict = {"sampling_seconds_at_target_size": secs, "measured_not_projected": at_size, "tune": r["tune"],
                        "with_compile_seconds": (secs or 0) + r["compile_seconds"] + r["build_seconds"],
                        "meets_60s": bool(secs is not None and secs + r["compile_seconds"] + r["build_seconds"] <= 60),
-                       "meets_rhat": r["max_rhat"] <= 1.01, "no_divergences": r["divergences"] == 0}
+                       "meets_rhat": r["max_rhat"] <= 1.01, "no_divergences": r["divergences"] == 0,
+                       "faster_than_peer": (r["time_ratio_journeysim_to_peer"] < 1.0
+                                            if "time_ratio_journeysim_to_peer" in r else None)}
         write_json({"target": TARGET, "cpu_count": os.cpu_count(), "scenarios": results, "retail_verdict": verdict},
                    a.out)
     return 0

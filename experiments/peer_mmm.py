@@ -83,7 +83,8 @@ class PeerFit:
                 "divergences": self.divergences, "max_rhat": self.max_rhat, "min_ess_bulk": self.min_ess_bulk}
 
 
-def _design(df: pd.DataFrame, t0: pd.Timestamp, n_history: int, controls: list[str]) -> pd.DataFrame:
+def _design(df: pd.DataFrame, t0: pd.Timestamp, n_history: int, controls: list[str],
+            spend: list[str] | None = None) -> pd.DataFrame:
     """Model inputs X: date, spend columns, the linear trend and the world's controls.
 
     The trend is weeks since ``t0`` divided by the history length, so it runs 0..1 over the
@@ -91,7 +92,7 @@ def _design(df: pd.DataFrame, t0: pd.Timestamp, n_history: int, controls: list[s
     PyMC-Marketing, hence the normalisation.
     """
     X = pd.DataFrame({"date": pd.to_datetime(df["date"])})
-    for col in SPEND:
+    for col in spend or SPEND:
         X[col] = df[col].to_numpy(dtype=float)
     X["trend"] = ((X["date"] - t0).dt.days / 7.0) / n_history
     for col in controls:
@@ -114,8 +115,10 @@ def _target_scale(mmm) -> float:
     return float(np.asarray(mmm.get_scales_as_xarray()["target_scale"]).squeeze())
 
 
-def fit_peer(history: pd.DataFrame, *, seed: int, draws: int = 500, tune: int = 500, chains: int = 2) -> PeerFit:
-    """Fit PyMC-Marketing's MMM (multidimensional API, no extra dims) on ``history``'s purchases."""
+def fit_peer(history: pd.DataFrame, *, seed: int, draws: int = 500, tune: int = 500, chains: int = 2,
+             target: str = TARGET, spend: list[str] | None = None) -> PeerFit:
+    """Fit PyMC-Marketing's MMM (multidimensional API, no extra dims) on ``history``'s ``target``
+    (default the worlds' purchases) with the ``spend`` columns (default the worlds' four)."""
     import importlib.util
 
     from pymc_marketing.mmm import GeometricAdstock, LogisticSaturation
@@ -124,11 +127,12 @@ def fit_peer(history: pd.DataFrame, *, seed: int, draws: int = 500, tune: int = 
     logging.getLogger("pymc").setLevel(logging.ERROR)  # silence "Sampling: []" on every predictive call
     controls = [c for c in KNOWN_CONTROLS if c in history.columns]
     t0 = pd.Timestamp(history["date"].iloc[0])
-    X = _design(history, t0, len(history), controls)
-    y = pd.Series(history[TARGET].to_numpy(dtype=float), name=TARGET)
+    spend = list(spend or SPEND)
+    X = _design(history, t0, len(history), controls, spend)
+    y = pd.Series(history[target].to_numpy(dtype=float), name=target)
 
     def build():
-        return MMM(date_column="date", channel_columns=list(SPEND), target_column=TARGET,
+        return MMM(date_column="date", channel_columns=spend, target_column=target,
                    adstock=GeometricAdstock(l_max=L_MAX), saturation=LogisticSaturation(),
                    control_columns=["trend", *controls], yearly_seasonality=N_FOURIER)
 
