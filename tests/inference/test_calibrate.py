@@ -206,12 +206,35 @@ def stuck_sampler(monkeypatch):
 def test_unconverged_fit_warns_and_is_refused(tiny, stuck_sampler):
     sc, _, csv = tiny
     data = read_observed(csv, sc)
-    with pytest.warns(JourneysimWarning, match="did NOT converge.*r-hat"):
+    with pytest.warns(JourneysimWarning, match="did NOT converge.*r-hat.*What to try: the chains settled on different "
+                                               "values of 'effect.display.unaware->interested'"):  # (noise last)
         fit = calibrate(sc, data, draws=100, tune=10, chains=2)
     assert not fit.converged and fit.info["max_rhat"] > 1.1
+    assert any(a.startswith("run longer: --draws 800 --tune 800 --chains 4") for a in fit.info["advice"])
     with pytest.raises(ConvergenceError, match="did not converge.*--allow-unconverged"):
         require_converged(fit, allow=False)
     require_converged(fit, allow=True)  # told to go on anyway
+
+
+def test_convergence_advice_says_what_went_wrong():
+    from journeysim.inference.posterior import convergence_advice
+
+    rng = np.random.default_rng(1)
+    mixed = az.from_dict(posterior={"a": rng.normal(0, 1, (2, 300)), "b": rng.normal(5, 1, (2, 300))})
+    summ = az.summary(mixed, kind="diagnostics")
+    # well mixed but short: more draws (to reach 100 effective per chain, at least twice as many)
+    stats = {"converged": False, "max_rhat": 1.004, "min_ess_bulk": 150.0, "divergences": 3, "chains": 2, "draws": 300}
+    advice = convergence_advice(mixed, summ, stats)
+    assert advice == ["run longer: --draws 600 --tune 600 --chains 4",
+                      "raise the target acceptance (--target-accept 0.95, then 0.99)"]
+    assert convergence_advice(mixed, summ, {**stats, "converged": True}) == []
+    # two chains that found different values of b: named, with what decides between them
+    split = az.from_dict(posterior={"a": rng.normal(0, 1, (2, 300)),
+                                    "b": rng.normal(0, 1, (2, 300)) + np.array([[0.0], [6.0]])})
+    advice = convergence_advice(split, az.summary(split, kind="diagnostics"),
+                                {**stats, "max_rhat": 2.5, "min_ess_bulk": 4.0, "divergences": 0})
+    assert advice[0].startswith("the chains settled on different values of 'b':") and "'a'" not in advice[0]
+    assert advice[1] == "run longer: --draws 2400 --tune 2400 --chains 4"
 
 
 def test_fit_command_flags_an_unconverged_fit(tiny, stuck_sampler, tmp_path, capsys):

@@ -16,7 +16,7 @@ from journeysim.errors import ConvergenceError, InputError
 from journeysim.inference.priors import ParamSpace, build_space
 from journeysim.model.dynamics import Params
 
-__all__ = ['Fit', 'load_fit', 'posterior_params', 'known_fit']
+__all__ = ['Fit', 'load_fit', 'posterior_params', 'known_fit', 'convergence_advice']
 
 
 #: Convergence thresholds: max r-hat, min bulk ESS per chain, divergences allowed.
@@ -72,6 +72,47 @@ def convergence_diagnostics(idata, names) -> tuple[pd.DataFrame, dict]:
     stats["converged"] = bool(stats["max_rhat"] <= RHAT_MAX and stats["min_ess_bulk"] >= ESS_PER_CHAIN * chains
                               and div == 0)
     return summ, stats
+
+
+def convergence_advice(idata, summ: pd.DataFrame, stats: dict) -> list[str]:
+    """What to try when a fit did not converge, from what went wrong (empty when it converged).
+
+    * chains that settled on different values of a parameter (each chain's mean more than two of
+      its within-chain standard deviations from another's): the data allow more than one
+      explanation; the parameters are named, with the cure (a prior that decides, a lift test);
+    * r-hat a little high or too few effective draws: more tuning and draws, with a number;
+    * divergences: a higher target acceptance.
+    """
+    if stats.get("converged"):
+        return []
+    out = []
+    post = idata.posterior
+    chains, draws = int(stats.get("chains", post.sizes["chain"])), int(stats.get("draws", post.sizes["draw"]))
+    split = []
+    if chains > 1:
+        for name in summ.index:
+            base = name.split("[")[0]
+            if base not in post.data_vars or base.endswith("@typical") or post[base].ndim != 2:
+                continue
+            x = post[base].values
+            m, sd = x.mean(axis=1), x.std(axis=1)
+            gap = (m.max() - m.min()) / max(float(np.sqrt(np.mean(sd ** 2))), 1e-300)
+            if gap > 2.0:
+                split.append((base.startswith("noise_"), -gap, base))  # (the model's parameters first)
+    split.sort()
+    if split:
+        names = ", ".join(f"'{n}'" for *_, n in split[:3])
+        out.append(f"the chains settled on different values of {names}: the data allow more than one explanation "
+                   f"(often two channels that moved together); a prior that says which (priors:), a lift test "
+                   f"on one of them (lift_tests:), or more weeks of data decide between them")
+    ess_need = ESS_PER_CHAIN * chains
+    if stats["max_rhat"] > RHAT_MAX or stats["min_ess_bulk"] < ess_need:
+        factor = max(2.0, ess_need / max(stats["min_ess_bulk"], 1.0)) if stats["min_ess_bulk"] < ess_need else 2.0
+        more = int(np.ceil(min(factor, 8.0) * draws / 100.0) * 100)
+        out.append(f"run longer: --draws {more} --tune {more}" + ("" if chains >= 4 else " --chains 4"))
+    if stats.get("divergences", 0):
+        out.append("raise the target acceptance (--target-accept 0.95, then 0.99)")
+    return out
 
 
 def posterior_params(scenario, fit: Fit, *, max_draws: int | None = None, seed: int = 0) -> tuple[Params, np.ndarray]:

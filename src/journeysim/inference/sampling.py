@@ -19,7 +19,7 @@ import numpy as np
 
 from journeysim.errors import InputError, JourneysimWarning
 from journeysim.inference.likelihood import build_model
-from journeysim.inference.posterior import Fit, convergence_diagnostics
+from journeysim.inference.posterior import Fit, convergence_advice, convergence_diagnostics
 from journeysim.inference.priors import build_space, check_coords
 from journeysim.io.observed import ObservedData
 
@@ -145,11 +145,14 @@ def calibrate(scenario, data: ObservedData, *, draws: int | None = None, tune: i
         from journeysim.inference.pathlik import paths_info
 
         info["paths"] = paths_info(paths, model)
+    if not stats["converged"] and method == "nuts":
+        info["advice"] = convergence_advice(idata, summ, stats)
     fit = Fit(idata, space, summ, stats["converged"], info)
     if not fit.converged:
+        advice = "; ".join(info.get("advice") or ["run longer (--draws/--tune), tighten priors, or check the data"])
         warnings.warn(
             f"the fit did NOT converge (max r-hat {stats['max_rhat']:.3f}, min bulk ESS {stats['min_ess_bulk']:.0f}, "
-            f"{stats['divergences']} divergences): run longer (--draws/--tune), tighten priors, or check the data. "
+            f"{stats['divergences']} divergences). What to try: {advice}. "
             f"Forecasts from it are refused unless you pass allow_unconverged / --allow-unconverged.",
             JourneysimWarning, stacklevel=2)
     return fit
