@@ -127,8 +127,11 @@ def lift_test(world, channel: str, seed: int) -> dict:
 
 
 def scenario_dict(name: str, history: pd.DataFrame, csv_name: str, rates: dict, initial: dict,
-                  scales: dict, demand: bool | str = False, lifts: list | None = None) -> dict:
-    """The scenario as a mapping (written to YAML by :func:`write_scenario`)."""
+                  scales: dict, demand: bool | str = False, lifts: list | None = None,
+                  likelihood: str = "negbin") -> dict:
+    """The scenario as a mapping (written to YAML by :func:`write_scenario`); ``likelihood`` of the
+    four count KPIs (``negbin``, or ``ar1``: errors that persist from week to week)."""
+    lik = likelihood
     return {
         "name": f"{name}-from-csv",
         "description": (f"The '{name}' world's brand, written from its weekly CSV alone: 5 million people, "
@@ -146,11 +149,11 @@ def scenario_dict(name: str, history: pd.DataFrame, csv_name: str, rates: dict, 
             {"column": "awareness_survey", "measures": "share", "stages": AWARE_STAGES,
              "sample_size": "awareness_survey_n", "likelihood": "binomial"},
             {"column": "site_visits", "measures": "entries", "stages": ["considering"],
-             "scale": round(float(scales["site_visits"]), 4), "likelihood": "negbin"},
-            {"column": "purchases", "measures": "purchases", "likelihood": "negbin"},
-            {"column": "new_customers", "measures": "new_customers", "likelihood": "negbin"},
+             "scale": round(float(scales["site_visits"]), 4), "likelihood": lik},
+            {"column": "purchases", "measures": "purchases", "likelihood": lik},
+            {"column": "new_customers", "measures": "new_customers", "likelihood": lik},
             {"column": "referrals", "measures": "referrals", "scale": round(float(scales["referrals"]), 4),
-             "likelihood": "negbin"},
+             "likelihood": lik},
         ],
         "priors": dict(PRIORS),
         **({"demand": demand_section(history, latent=demand == "latent")} if demand else {}),
@@ -180,7 +183,8 @@ def _twin_levels(js, sc_dict: dict, base_dir: Path) -> dict:
 
 
 def write_scenario(name: str, world, directory: Path, iterations: int = 30,
-                   demand: bool | str = False, lifts: list | None = None, suffix: str = "") -> tuple[Path, dict]:
+                   demand: bool | str = False, lifts: list | None = None, suffix: str = "",
+                   likelihood: str = "negbin") -> tuple[Path, dict]:
     """Write ``<directory>/<name>.yaml`` and its history CSV; return the path and the tuning record.
 
     Level tuning (what a user would do by hand with ``js.run_twin``): starting from the default
@@ -233,7 +237,7 @@ def write_scenario(name: str, world, directory: Path, iterations: int = 30,
     rates = {k: float(f"{v:.6g}") for k, v in rates.items()}
     initial = {k: round(v, 4) for k, v in initial.items()}
     initial["unaware"] = round(1.0 - sum(v for k, v in initial.items() if k != "unaware"), 4)
-    sc = scenario_dict(name, history, csv_name, rates, initial, scales, demand, lifts)
+    sc = scenario_dict(name, history, csv_name, rates, initial, scales, demand, lifts, likelihood)
     path = directory / f"{name}{suffix}.yaml"
     header = (f"# Written by experiments/misspecified.py from {csv_name} alone (the '{name}' world's history).\n"
               "# Base rates, initial shares and the site-visit / referral scales were tuned with the twin so that\n"
@@ -319,24 +323,35 @@ def in_sample_fit(js, sc, fit, data) -> dict:
     return out
 
 
+def _shown(path: Path) -> str:
+    """A path relative to the repository when it is inside it."""
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def run_world(name: str, seed: int, draws: int, tune: int, chains: int, out: Path,
-              target_accept: float | None = None, demand: bool | str = False, lift: str | None = None) -> dict:
+              target_accept: float | None = None, demand: bool | str = False, lift: str | None = None,
+              likelihood: str = "negbin", scenarios: Path = SCENARIOS) -> dict:
     import journeysim as js
 
     world = make(name, seed=seed)
     wdir = out / f"{name}_seed{seed}_world"
     world.write(wdir)  # history.csv, plans/*.csv, truth.json (for reference)
     lifts = [lift_test(world, lift, seed)] if lift else []
-    suffix = (f"_{demand if isinstance(demand, str) else 'demand'}" if demand else "") + (f"_lift_{lift}" if lift else "")
-    sc_path, tuning = write_scenario(name, world, SCENARIOS, demand=demand, lifts=lifts, suffix=suffix)
+    suffix = ((f"_{demand if isinstance(demand, str) else 'demand'}" if demand else "") + (f"_lift_{lift}" if lift else "")
+              + (f"_{likelihood}" if likelihood != "negbin" else ""))
+    sc_path, tuning = write_scenario(name, world, scenarios, demand=demand, lifts=lifts, suffix=suffix,
+                                     likelihood=likelihood)
     tuning["lift_tests"] = lifts
     val = validate(sc_path)
-    print(f"[{name} seed {seed}] scenario {sc_path.relative_to(ROOT)}; validate rc={val['returncode']}: "
+    print(f"[{name} seed {seed}] scenario {_shown(sc_path)}; validate rc={val['returncode']}: "
           f"{val['output'].splitlines()[-1] if val['output'] else ''}", flush=True)
     sc = js.load_scenario(sc_path)
     declared = set(sc.structure.demand.controls) if sc.structure.demand is not None else set()
     extra = [c for c in world.history().columns if c in world.controls and c not in declared]
-    data = js.read_observed(SCENARIOS / f"{name}_history.csv", sc, ignore_columns=tuple(extra))
+    data = js.read_observed(scenarios / f"{name}_history.csv", sc, ignore_columns=tuple(extra))
 
     print(f"  fitting ({chains} x {draws} draws, {tune} tune)...", flush=True)
     t0 = time.perf_counter()
@@ -412,7 +427,7 @@ def run_world(name: str, seed: int, draws: int, tune: int, chains: int, out: Pat
                "true_world_baseline_purchases": float(rows[0]["baseline_purchases"]),
                "twin_js_baseline_purchases": levels["js_baseline_total"]}
     return {"world": name, "seed": seed, "tool": "journeysim", "version": js.__version__,
-            "scenario": str(sc_path.relative_to(ROOT)), "validate": val, "tuning": tuning,
+            "scenario": _shown(sc_path), "validate": val, "tuning": tuning,
             "fit": {**info, "draws": draws, "tune": tune, "chains": chains, "target_accept": target_accept},
             "in_sample": in_sample, "posterior_means": posterior_means,
             "summary": summary, "plans": rows, "optimizer": opt}
@@ -521,6 +536,10 @@ def main(argv=None) -> int:
     ap.add_argument("--latent", action="store_true", help="with --demand: add a latent random-walk demand")
     ap.add_argument("--lift", choices=CHANNELS, default=None,
                     help="give the scenario a measured geo holdout of this channel (lift_tests:)")
+    ap.add_argument("--likelihood", choices=("negbin", "ar1"), default="negbin",
+                    help="of the four count KPIs: negbin, or ar1 (log-scale errors that persist from week to week)")
+    ap.add_argument("--scenarios", type=Path, default=SCENARIOS,
+                    help="where the scenarios and history CSVs are written (two runs at once need two)")
     ap.add_argument("--report-only", action="store_true", help="rebuild summary.md from the JSON files in --out")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -529,7 +548,8 @@ def main(argv=None) -> int:
              f"--tune {args.tune} --chains {args.chains}"
              + (f" --target-accept {args.target_accept}" if args.target_accept else "")
              + (" --demand" if args.demand else "") + (" --latent" if args.latent else "")
-             + (f" --lift {args.lift}" if args.lift else "") + "`; "
+             + (f" --lift {args.lift}" if args.lift else "")
+             + (f" --likelihood {args.likelihood}" if args.likelihood != "negbin" else "") + "`; "
              "deltas are total purchases over the 34 forecast weeks vs the world's baseline; errors in % of the "
              "world's baseline purchases; peer = experiments/results/peer_mmm (PyMC-Marketing).", ""]
     results = []
@@ -540,7 +560,7 @@ def main(argv=None) -> int:
                 res = json.loads(path.read_text())
             else:
                 res = run_world(name, seed, args.draws, args.tune, args.chains, args.out, args.target_accept,
-                                "latent" if args.latent else args.demand, args.lift)
+                                "latent" if args.latent else args.demand, args.lift, args.likelihood, args.scenarios)
                 path.write_text(json.dumps(res, indent=1))
             results.append(res)
             md = markdown(res, load_peer(name, seed))

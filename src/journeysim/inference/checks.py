@@ -7,6 +7,7 @@ import pandas as pd
 import xarray as xr
 
 from journeysim._util.stats import interval, interval_levels, thin
+from journeysim.inference.likelihood import AR1_NOISE_PRIOR_SIGMA
 from journeysim.inference.pathlik import PathCounts, predict_follow
 from journeysim.inference.posterior import Fit, posterior_params
 from journeysim.io.observed import ObservedData
@@ -20,10 +21,11 @@ LEVEL_FACTOR = 2.0
 INSIDE_MIN = 0.5
 
 
-def _predictive(scenario, params, data: ObservedData, rng, noise=None) -> xr.Dataset:
+def _predictive(scenario, params, data: ObservedData, rng, noise=None, persistence=None) -> xr.Dataset:
     """Expected value and a noisy replicate of every observed series per draw of ``params`` (the
     numpy twin over the history, all draws at once). ``noise(obs, n)`` gives the ``(n,)``
-    coefficients of variation of a negbin or normal KPI; ``None``: the likelihood's default."""
+    coefficients of variation of a negbin or normal KPI (the innovations' sd of an ar1 one) and
+    ``persistence(obs, n)`` an ar1 KPI's lag-one correlations; ``None``: the likelihood's default."""
     from journeysim.model.observe import weekly_arrays
     from journeysim.twin.run import Twin
 
@@ -36,7 +38,12 @@ def _predictive(scenario, params, data: ObservedData, rng, noise=None) -> xr.Dat
     for obs in data.observations:
         mask = np.array([s in obs.stages for s in st.stages], float)
         mu = expected_kpi(np, arrays, obs.measures, mask, st.population, obs.scale)  # (draw, W)
-        if obs.likelihood in ("negbin", "normal") and noise is not None:
+        if obs.likelihood == "ar1":
+            cv = noise(obs, n) if noise is not None else np.full(n, AR1_NOISE_PRIOR_SIGMA / 2)
+            rho = persistence(obs, n) if persistence is not None else np.full(n, 0.5)
+            rep = np.stack([sample_kpi(rng, mu[i], "ar1", noise=max(float(cv[i]), 1e-6), persistence=float(rho[i]))
+                            for i in range(n)])
+        elif obs.likelihood in ("negbin", "normal") and noise is not None:
             cv = noise(obs, n)
             rep = np.stack([sample_kpi(rng, mu[i], obs.likelihood, noise=max(float(cv[i]), 1e-6)) for i in range(n)])
         elif obs.likelihood in ("negbin", "normal"):
@@ -55,14 +62,17 @@ def posterior_predictive(scenario, fit: Fit, data: ObservedData, *, max_draws: i
     params, _ = posterior_params(scenario, fit, max_draws=max_draws)
     post = fit.idata.posterior
 
-    def noise(obs, n):
-        name = f"noise_{obs.column}"
-        if name not in post:
-            return np.zeros(n)
-        allc = post[name].values.reshape(-1)
-        return allc[thin(allc.size, n)]
+    def draws_of(prefix, default):
+        def get(obs, n):
+            name = f"{prefix}_{obs.column}"
+            if name not in post:
+                return np.full(n, default)
+            allc = post[name].values.reshape(-1)
+            return allc[thin(allc.size, n)]
+        return get
 
-    return _predictive(scenario, params, data, np.random.default_rng(seed), noise)
+    return _predictive(scenario, params, data, np.random.default_rng(seed), draws_of("noise", 0.0),
+                       draws_of("persistence", 0.0))
 
 
 def prior_predictive(scenario, data: ObservedData, *, draws: int = 200, seed: int = 0) -> xr.Dataset:

@@ -85,7 +85,7 @@ def criticize(ppc, fit, data) -> tuple[list[dict], list[str]]:
         ac = _lag1(res)  # (with gaps: between adjacent observed weeks, an approximation)
         season = _explained(res, _fourier(len(y))[ok]) if n >= 52 else float("nan")
         noise = f"noise_{c}"
-        cv = float(post[noise].mean()) if noise in post and obs.likelihood in ("negbin", "normal") else float("nan")
+        cv = float(post[noise].mean()) if noise in post and obs.likelihood in ("negbin", "normal", "ar1") else float("nan")
         rows.append({"kpi": c, "weeks": n, "r2": r2, "residual_autocorrelation": ac,
                      "residual_seasonal_share": season, "noise_cv": cv})
         if np.isfinite(r2) and r2 < R2_MIN:

@@ -18,6 +18,28 @@ __all__ = ['build_model']
 
 
 NOISE_PRIOR_SIGMA = 0.1
+#: Prior scale (half-normal) of the week-to-week innovations of an ``ar1`` KPI, on the log scale.
+AR1_NOISE_PRIOR_SIGMA = 0.2
+
+
+def _add_ar1(pm, pt, name: str, mu, y, weeks: np.ndarray, sigma, rho) -> None:
+    """``log y_t = log mu_t + u_t`` with ``u`` a stationary AR(1) (innovation sd ``sigma``, lag-one
+    correlation ``rho``), over the observed ``weeks`` (a gap of ``g`` weeks: correlation ``rho^g``).
+
+    The errors that a model which misses something leaves persist from week to week; read as
+    independent noise they make 104 weeks look like 104 independent pieces of evidence and the
+    posterior too sure. The log density of ``y`` (with its ``-log y`` Jacobian) enters as a Potential.
+    """
+    u = pt.log(y) - pt.log(pt.maximum(mu, 1e-9))
+    var0 = sigma * sigma / (1.0 - rho * rho)
+    logp = -0.5 * (pt.log(2 * np.pi * var0) + u[0] ** 2 / var0)
+    if len(weeks) > 1:
+        gap = np.diff(weeks).astype(float)
+        r = rho ** gap
+        var = var0 * (1.0 - r * r)
+        e = u[1:] - r * u[:-1]
+        logp = logp + pt.sum(-0.5 * (pt.log(2 * np.pi * var) + e * e / var))
+    pm.Potential(name, logp - pt.sum(pt.log(y)))
 
 
 def _weekly_arrays(xp, X_steps, flows, new, repeat, referrals, st: Structure, W: int, steps: int, mats):
@@ -160,6 +182,10 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
             elif obs.likelihood == "negbin":
                 cv = pm.HalfNormal(f"noise_{obs.column}", sigma=NOISE_PRIOR_SIGMA)
                 pm.NegativeBinomial(name, mu=pt.maximum(mu_o, 1e-9), alpha=1.0 / (cv * cv), observed=y)
+            elif obs.likelihood == "ar1":
+                sigma = pm.HalfNormal(f"noise_{obs.column}", sigma=AR1_NOISE_PRIOR_SIGMA)
+                rho = pm.Beta(f"persistence_{obs.column}", alpha=2.0, beta=2.0)
+                _add_ar1(pm, pt, name, mu_o, y, np.flatnonzero(ok), sigma, rho)
             elif obs.likelihood == "normal":
                 cv = pm.HalfNormal(f"noise_{obs.column}", sigma=NOISE_PRIOR_SIGMA)
                 pm.Normal(name, mu=mu_o, sigma=cv * pt.abs(mu_o) + 1e-9, observed=y)

@@ -258,6 +258,12 @@ def _observation(df, spec: ObservationSpec, scenario, where: str, key: str) -> O
         if np.any(np.isnan(n[ok])) or np.any(n[ok] <= 0):
             i = int(np.argmax(ok & (np.isnan(n) | (n <= 0))))
             raise InputError(f"row {i + 2}: a share is observed but its sample size is missing or zero", where)
+    if lik == "ar1":
+        ok = ~np.isnan(values)
+        if np.any(values[ok] <= 0):
+            i = int(np.flatnonzero(ok)[np.argmax(values[ok] <= 0)])
+            raise InputError(f"row {i + 2}, column {spec.column}: {values[i]:g} cannot be observed with likelihood "
+                             f"ar1 (errors on the log scale need values above 0; use negbin)", where)
     elif lik in ("poisson", "negbin"):
         ok = ~np.isnan(values)
         frac = values[ok] != np.round(values[ok])

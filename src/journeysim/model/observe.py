@@ -54,12 +54,22 @@ def expected_kpi(xp, arrays: dict, measures: str, stage_mask, population: float,
 
 
 def sample_kpi(rng: np.random.Generator, mu: np.ndarray, likelihood: str, *, noise: float = NOISE_DEFAULT,
-               sample_size=None) -> np.ndarray:
+               sample_size=None, persistence: float = 0.5) -> np.ndarray:
     """Draw observed values around expected ``mu`` with a likelihood's noise.
 
     ``negbin`` and ``normal`` use a coefficient of variation ``noise`` on top of Poisson noise.
+    ``ar1``: ``mu * exp(u_t)`` with ``u`` a stationary AR(1) over the last axis (weeks): innovations
+    of standard deviation ``noise``, lag-one correlation ``persistence``.
     """
     mu = np.asarray(mu, float)
+    if likelihood == "ar1":
+        rho = float(persistence)
+        z = rng.normal(0.0, 1.0, mu.shape)
+        u = np.empty_like(z)
+        u[..., 0] = z[..., 0] * noise / np.sqrt(max(1.0 - rho * rho, 1e-12))
+        for t in range(1, mu.shape[-1]):
+            u[..., t] = rho * u[..., t - 1] + noise * z[..., t]
+        return np.maximum(mu, 0.0) * np.exp(u)
     if likelihood == "poisson":
         return rng.poisson(np.maximum(mu, 0)).astype(float)
     if likelihood == "negbin":

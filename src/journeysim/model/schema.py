@@ -225,8 +225,9 @@ class ObservationSpec(Strict):
     column: str = Field(description="column of the observed CSV")
     measures: Literal["entries", "share", "purchases", "new_customers", "referrals", "revenue"] = "entries"
     stages: list[str] = Field(default_factory=list, description="stage(s) entered (entries) or counted (share)")
-    likelihood: Literal["poisson", "negbin", "binomial", "normal"] | None = Field(
-        None, description="default: binomial for share, normal for revenue, negbin for counts")
+    likelihood: Literal["poisson", "negbin", "binomial", "normal", "ar1"] | None = Field(
+        None, description="default: binomial for share, normal for revenue, negbin for counts; ar1: errors on the "
+                          "log scale that persist from week to week (what a model that misses something leaves)")
     sample_size: int | str | None = Field(
         None, description="survey sample size (a number, or a column holding it), for share"
     )
