@@ -290,22 +290,29 @@ def optimize_peer(fit: PeerFit, history: pd.DataFrame, baseline_df: pd.DataFrame
         raise RuntimeError(f"optimiser window has {wrapper.num_periods} periods, expected {N_PLAN}")
     dist = xr.DataArray(weekly_pattern(baseline_df), dims=("date", "channel"),
                         coords={"date": np.arange(N_PLAN), "channel": list(SPEND)})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        optimal, res = wrapper.optimize_budget(budget=total_budget / N_PLAN, budget_distribution_over_period=dist)
-    per_week = np.asarray(optimal.sel(channel=list(SPEND)).values, dtype=float)
-    shares = np.clip(per_week, 0, None)
-    shares = shares / shares.sum()
+    base_tot = baseline_df[SPEND].to_numpy(dtype=float)[:N_PLAN].sum(axis=0)
+    failure = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            optimal, res = wrapper.optimize_budget(budget=total_budget / N_PLAN, budget_distribution_over_period=dist)
+        per_week = np.asarray(optimal.sel(channel=list(SPEND)).values, dtype=float)
+        shares = np.clip(per_week, 0, None)
+        shares = shares / shares.sum()
+    except Exception as exc:  # (MinimizeException): a user gets no recommendation and keeps the baseline split
+        failure = f"{type(exc).__name__}: {exc}"
+        print(f"  optimiser failed ({failure}); scored as keeping the baseline split", flush=True)
+        res, shares = None, base_tot / base_tot.sum()
     seconds = time.perf_counter() - t_start
     plan = plan_from_shares(baseline_df, shares, total_budget)
     promised = forecast_peer(fit, history, plan, baseline_df)
-    base_tot = baseline_df[SPEND].to_numpy(dtype=float)[:N_PLAN].sum(axis=0)
     return {"budget": float(total_budget),
             "shares": {c: float(s) for c, s in zip(CHANNELS, shares)},
             "baseline_shares": {c: float(s) for c, s in zip(CHANNELS, base_tot / base_tot.sum())},
             "spend": {c: float(s * total_budget) for c, s in zip(CHANNELS, shares)},
             "promised_gain": promised["delta"], "promised_gain_pct": promised["pct_of_baseline"],
-            "optimizer_success": bool(getattr(res, "success", True)), "optimizer_message": str(getattr(res, "message", "")),
+            "optimizer_success": failure is None and bool(getattr(res, "success", True)),
+            "optimizer_message": failure or str(getattr(res, "message", "")),
             "optimizer_seconds": seconds, "plan": plan}
 
 
