@@ -507,38 +507,6 @@ def test_softplus_coordinates_give_the_same_model(tiny):
         assert tuple(opt.choices) == COORDS
 
 
-def test_effects_at_the_typical_frequency_give_the_same_model(tiny, tmp_path):
-    # With a learned saturation, the effect is sampled as its value at the channel's typical
-    # frequency (log m = log beta + log q(f)): a change of coordinates with unit Jacobian, so the
-    # log density of corresponding points is the same, to rounding, with and without it.
-    from journeysim.inference.inputs import observed_inputs
-    from journeysim.inference.likelihood import typical_frequency
-
-    _, _, csv = tiny
-    path = tmp_path / "learned_saturation.yaml"
-    path.write_text(yaml.safe_dump({**TINY, "priors": {**TINY["priors"], "saturation.display": "gamma(3, 1.5)"}}))
-    sc = load_scenario(path)
-    data = read_observed(csv, sc)
-    touches, _, _, steps = observed_inputs(sc, data)
-    freq = typical_frequency(sc.with_data(data), touches, steps)
-    assert 0.1 < freq[0] < 50.0  # weekly touches per targeted person: a plausible frequency
-    base, reparam = build_model(sc, data, typical=False), build_model(sc, data)
-    assert "effect.display.unaware->interested@typical" in [v.name for v in reparam.free_RVs]
-    beta, fhalf = 0.0035, 2.4
-    values = {"rate.interested->customer": 1.2, "rate.customer->interested": 0.9, "saturation.display": fhalf,
-              "noise_enquiries": 0.04, "noise_new_customers": 0.07}
-    logps = []
-    for model, effect in ((base, {"effect.display.unaware->interested": beta}),
-                          (reparam, {"effect.display.unaware->interested@typical": np.log(beta / (1 + freq[0] / fhalf))})):
-        point = {}
-        for name, val in {**values, **effect}.items():
-            rv = model[name]
-            tr = model.rvs_to_transforms.get(rv)
-            point[model.rvs_to_values[rv].name] = np.asarray(tr.forward(val, *rv.owner.inputs).eval() if tr else val)
-        logps.append(model.compile_logp()(point))
-    assert logps[0] == pytest.approx(logps[1], rel=1e-10)
-
-
 def test_backtest_command_end_to_end(tiny, tmp_path, capsys):
     """``journeysim backtest`` at a small size: 2 folds of 4 weeks, a table, a figure, summary.json with
     per-fold and pooled scores (coverage of held-back weeks between 0 and 1, finite CRPS)."""

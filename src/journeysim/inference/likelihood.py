@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from journeysim.errors import InputError
+from journeysim.inference.coordinates import free_parameters
 from journeysim.inference.inputs import observed_inputs
 from journeysim.inference.priors import ParamSpace, build_space, check_coords
 from journeysim.io.observed import ObservedData
-from journeysim.model.dynamics import TINY, Params, Structure, delivered, edge_multipliers, effectiveness
+from journeysim.model.dynamics import Params, Structure, delivered, edge_multipliers, effectiveness
 from journeysim.model.lifttests import resolve_lift_tests
 from journeysim.model.observe import expected_kpi
 from journeysim.twin.state import TwinMatrices, TwinState, initial_X
@@ -114,7 +115,9 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
     ``coords``: the sampler's coordinates of parameters with a lognormal prior, ``log`` (PyMC's)
     or ``softplus`` (:func:`journeysim.inference.priors.SoftplusScaled`): the same model either way.
     ``typical`` (log coordinates): sample the effects of a channel whose saturation is learned at
-    the channel's typical frequency (:func:`_free_parameters`; the same model, fewer gradients).
+    the channel's typical frequency, and the hazards of transitions that both a base rate and
+    channels move as their typical total and its shares (:mod:`journeysim.inference.coordinates`; the
+    same model, fewer gradients).
     """
     import pymc as pm
     import pytensor
@@ -131,7 +134,7 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
     mats = TwinMatrices.build(st)
     dt = st.dt
     with pm.Model(coords={"week": data.dates}) as model:
-        theta = _free_parameters(pm, pt, scenario, space, coords, touches, steps, typical)
+        theta = free_parameters(pm, pt, scenario, space, coords, touches, em, cm, steps, typical)
         params = space.to_params(pt, theta, scenario.params)
         X0 = initial_X(pt, pt.as_tensor(params.initial), st)
         em_data = em
@@ -203,50 +206,3 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
                                                             edge_mult_model=em)  # noqa: SLF001
     model._journeysim_space = space  # noqa: SLF001 - kept for calibrate()
     return model
-
-
-def typical_frequency(scenario, touches, steps: int) -> np.ndarray:
-    """``(C,)`` each channel's mean weekly frequency per targeted person over the history, in the
-    scenario's own twin (``scenario`` with its data, touches per day ``(T, C)`` as
-    :func:`observed_inputs` gives them).
-
-    Only a coordinate of the sampler depends on it (:func:`_free_parameters`), never the model.
-    """
-    from journeysim.twin.run import Twin
-
-    st = scenario.structure
-    daily = touches[::steps]  # (W, C)
-    rec, _ = Twin(scenario, compiled=False).run_arrays()
-    targeted = np.einsum("wps,kps->wk", rec.stage_size, st.targeting)[:, :len(st.channels)]
-    return 7.0 * np.mean(daily / np.maximum(targeted, TINY), axis=0)
-
-
-def _free_parameters(pm, pt, scenario, space: ParamSpace, coords: str, touches, steps: int,
-                     typical: bool = True) -> list:
-    """The parameters of ``space`` as PyMC variables, in its order.
-
-    The effect of a channel whose saturation is learned is sampled as its effect at the channel's
-    typical weekly frequency ``f`` (:func:`typical_frequency`): ``log m = log beta + log q(f)`` with
-    ``q(f) = 1 / (1 + f / fhalf)``, a normal around the prior's ``log median + log q(f)`` with the
-    prior's sigma, and ``beta = m / q(f)`` (a ``Deterministic`` under the parameter's name). Same
-    prior and posterior (the change of coordinates has unit Jacobian), but the data pin ``m`` down
-    where they leave ``beta`` and ``fhalf`` on a ridge (``beta * fhalf`` is what a saturated
-    channel shows): NUTS needs far fewer steps (``experiments/RESULTS.md``). Log coordinates only.
-    """
-    theta: list = [None] * len(space)
-    sat = {tgt[0]: i for i, (kind, tgt) in enumerate(zip(space.kinds, space.targets))
-           if kind == "saturation" and space.priors[i].form != "fixed"}
-    at_typical = []
-    for i, (name, prior, kind, tgt) in enumerate(zip(space.names, space.priors, space.kinds, space.targets)):
-        if typical and kind == "effect" and tgt[0] in sat and prior.form == "lognormal" and coords == "log":
-            at_typical.append(i)
-            continue
-        theta[i] = pt.as_tensor(prior.args[0]) if prior.form == "fixed" else prior.pymc(name, coords=coords)
-    if at_typical:
-        freq = typical_frequency(scenario, touches, steps)
-        for i in at_typical:
-            name, prior, k = space.names[i], space.priors[i], space.targets[i][0]
-            log_q = -pt.log1p(float(freq[k]) / theta[sat[k]])
-            log_m = pm.Normal(f"{name}@typical", mu=float(np.log(prior.args[0])) + log_q, sigma=prior.args[1])
-            theta[i] = pm.Deterministic(name, pt.exp(log_m - log_q))
-    return theta
