@@ -141,7 +141,7 @@ PRIORS = {EMAIL: "lognormal(0.03, 1.0)", RATE: "lognormal(1, 0.5)"}
 def weekly_logp(setting):
     """Log posterior density (transformed space) of the model without paths, compiled once."""
     sc, data, _ = setting
-    model = build_model(sc, data, build_space(sc, PRIORS), coords="log")  # (log coordinates: _point)
+    model = build_model(sc, data, build_space(sc, PRIORS), coords="log", typical=False)  # (log coordinates: _point)
     return model.compile_logp(mode="FAST_COMPILE")
 
 
@@ -202,7 +202,7 @@ def test_model_scores_what_the_quadrature_scores(setting, weekly_logp):
     sc, data, paths = setting
     counts = path_counts(paths, sc)
     k = counts.sources.index("email")
-    model = build_model(sc, data, build_space(sc, PRIORS), paths=paths, coords="log")
+    model = build_model(sc, data, build_space(sc, PRIORS), paths=paths, coords="log", typical=False)
     assert model._journeysim_paths["used"].to_dict()["email"]
     with_paths = model.compile_logp(mode="FAST_COMPILE")
     for email, rate, sigma, z in ((0.02, 1.0, 0.1, 0.5), (0.05, 0.7, 0.05, -1.0)):

@@ -73,7 +73,7 @@ def test_delivery_curve_is_learned_from_observed_impressions(tmp_path):
     raw["priors"]["cap.search"] = "lognormal(0.03, 0.5)"
     (tmp_path / "shop_cap.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     sc = load_scenario(tmp_path / "shop_cap.yaml")
-    model = build_model(sc, read_observed(tmp_path / "obs.csv", sc))
+    model = build_model(sc, read_observed(tmp_path / "obs.csv", sc), typical=False)  # (points in the parameters' logs)
     assert "obs_impressions_search" in model.named_vars
     (mu,) = model.replace_rvs_by_values([model["impressions_search_model"]])
     fn = pytensor.function(model.value_vars, mu, on_unused_input="ignore")
