@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-from test_calibrate import TINY, tiny  # noqa: F401 (the fixture)
+from test_calibrate import DATA_SEED, TINY, TRUTH, simulate_observed
 
 from journeysim.inference.coordinates import typical_exposure
 from journeysim.inference.inputs import observed_inputs
@@ -20,8 +20,16 @@ from journeysim.model.scenario import load_scenario
 NOISE = {"noise_enquiries": 0.04, "noise_new_customers": 0.07}
 
 
-def _scenario(tiny, tmp_path, priors):
-    _, _, csv = tiny
+@pytest.fixture(scope="module")
+def observed(tmp_path_factory):
+    """The tiny funnel's observed CSV (test_calibrate's data)."""
+    d = tmp_path_factory.mktemp("coords")
+    (d / "tiny.yaml").write_text(yaml.safe_dump(TINY, sort_keys=False))
+    simulate_observed(load_scenario(d / "tiny.yaml"), TRUTH, seed=DATA_SEED).to_csv(d / "observed.csv", index=False)
+    return d / "observed.csv"
+
+
+def _scenario(csv, tmp_path, priors):
     path = tmp_path / "coords.yaml"
     path.write_text(yaml.safe_dump({**TINY, "priors": {**TINY["priors"], **priors}}))
     sc = load_scenario(path)
@@ -39,8 +47,8 @@ def _logp(model, values):
     return model.compile_logp()(point)
 
 
-def test_effects_at_the_typical_frequency_give_the_same_model(tiny, tmp_path):
-    sc, data, typ = _scenario(tiny, tmp_path, {"saturation.display": "gamma(3, 1.5)"})
+def test_effects_at_the_typical_frequency_give_the_same_model(observed, tmp_path):
+    sc, data, typ = _scenario(observed, tmp_path, {"saturation.display": "gamma(3, 1.5)"})
     f = typ["frequency"][0]
     assert 0.1 < f < 50.0  # weekly touches per targeted person: a plausible frequency
     base, coords = build_model(sc, data, typical=False), build_model(sc, data)
@@ -52,9 +60,9 @@ def test_effects_at_the_typical_frequency_give_the_same_model(tiny, tmp_path):
     assert got == pytest.approx(want, rel=1e-10)
 
 
-def test_a_base_rate_and_an_effect_on_one_transition_as_a_hazard_and_a_share(tiny, tmp_path):
+def test_a_base_rate_and_an_effect_on_one_transition_as_a_hazard_and_a_share(observed, tmp_path):
     edge = "unaware->interested"
-    sc, data, typ = _scenario(tiny, tmp_path, {"saturation.display": "gamma(3, 1.5)", f"rate.{edge}": "lognormal(1, 0.5)"})
+    sc, data, typ = _scenario(observed, tmp_path, {"saturation.display": "gamma(3, 1.5)", f"rate.{edge}": "lognormal(1, 0.5)"})
     e = sc.structure.edges.index(edge)
     b_bar, mem, f = typ["base"][e], typ["memory"][0, e], typ["frequency"][0]
     q0 = 1.0 / (1.0 + f / float(sc.params.fhalf[0]))
