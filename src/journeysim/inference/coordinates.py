@@ -26,7 +26,7 @@ import numpy as np
 
 from journeysim.model.dynamics import TINY
 
-__all__ = ['typical_exposure', 'typical_frequency', 'free_parameters']
+__all__ = ['typical_exposure', 'free_parameters']
 
 
 def typical_exposure(scenario, touches, em, cm) -> dict:
@@ -73,12 +73,7 @@ def typical_exposure(scenario, touches, em, cm) -> dict:
     return {"frequency": frequency, "base": base, "memory": memory}
 
 
-def typical_frequency(scenario, touches, em, cm) -> np.ndarray:
-    """``(C,)`` each channel's mean weekly frequency per targeted person (:func:`typical_exposure`)."""
-    return typical_exposure(scenario, touches, em, cm)["frequency"]
-
-
-def free_parameters(pm, pt, scenario, space, coords: str, touches, em, cm, steps: int, typical: bool = True) -> list:
+def free_parameters(pm, pt, scenario, space, coords: str, touches, em, cm, typical: bool = True) -> list:
     """The parameters of ``space`` as PyMC variables (or expressions of them), in its order.
 
     With ``typical`` and log coordinates, in the coordinates of this module's docstring; the
@@ -87,12 +82,13 @@ def free_parameters(pm, pt, scenario, space, coords: str, touches, em, cm, steps
     """
     n = len(space)
     theta: list = [None] * n
-    lognormal = [coords == "log" and typical and space.priors[i].form == "lognormal" for i in range(n)]
+    # (only lognormal priors in log coordinates move: their log is the coordinate this module transforms)
+    movable = [coords == "log" and typical and space.priors[i].form == "lognormal" for i in range(n)]
     sat = {tgt[0]: i for i, (kind, tgt) in enumerate(zip(space.kinds, space.targets))
            if kind == "saturation" and space.priors[i].form != "fixed"}
     rate_of = {tgt[0]: i for i, (kind, tgt) in enumerate(zip(space.kinds, space.targets))
-               if kind == "rate" and lognormal[i]}
-    effects = [i for i in range(n) if space.kinds[i] == "effect" and lognormal[i]]
+               if kind == "rate" and movable[i]}
+    effects = [i for i in range(n) if space.kinds[i] == "effect" and movable[i]]
     typ = typical_exposure(scenario, touches, em, cm) if effects else None
     st = scenario.structure
     C = len(st.channels)
