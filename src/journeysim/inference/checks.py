@@ -11,7 +11,7 @@ from journeysim.inference.likelihood import AR1_NOISE_PRIOR_SIGMA
 from journeysim.inference.pathlik import PathCounts, predict_follow
 from journeysim.inference.posterior import Fit, posterior_params
 from journeysim.io.observed import ObservedData
-from journeysim.model.observe import expected_kpi, sample_kpi
+from journeysim.model.observe import NOISE_DEFAULT, expected_kpi, sample_kpi
 
 __all__ = ['posterior_predictive', 'prior_predictive', 'prior_check', 'path_check', 'LEVEL_FACTOR', 'INSIDE_MIN']
 
@@ -38,16 +38,12 @@ def _predictive(scenario, params, data: ObservedData, rng, noise=None, persisten
     for obs in data.observations:
         mask = np.array([s in obs.stages for s in st.stages], float)
         mu = expected_kpi(np, arrays, obs.measures, mask, st.population, obs.scale)  # (draw, W)
-        if obs.likelihood == "ar1":
-            cv = noise(obs, n) if noise is not None else np.full(n, AR1_NOISE_PRIOR_SIGMA / 2)
+        if obs.likelihood in ("negbin", "normal", "ar1"):
+            default = AR1_NOISE_PRIOR_SIGMA / 2 if obs.likelihood == "ar1" else NOISE_DEFAULT
+            cv = noise(obs, n) if noise is not None else np.full(n, default)
             rho = persistence(obs, n) if persistence is not None else np.full(n, 0.5)
-            rep = np.stack([sample_kpi(rng, mu[i], "ar1", noise=max(float(cv[i]), 1e-6), persistence=float(rho[i]))
-                            for i in range(n)])
-        elif obs.likelihood in ("negbin", "normal") and noise is not None:
-            cv = noise(obs, n)
-            rep = np.stack([sample_kpi(rng, mu[i], obs.likelihood, noise=max(float(cv[i]), 1e-6)) for i in range(n)])
-        elif obs.likelihood in ("negbin", "normal"):
-            rep = np.stack([sample_kpi(rng, mu[i], obs.likelihood) for i in range(n)])
+            rep = np.stack([sample_kpi(rng, mu[i], obs.likelihood, noise=max(float(cv[i]), 1e-6),
+                                       persistence=float(rho[i])) for i in range(n)])
         else:
             rep = np.stack([sample_kpi(rng, mu[i], obs.likelihood, sample_size=obs.sample_size) for i in range(n)])
         out[f"{obs.column}_expected"] = (("draw", "time"), mu)

@@ -63,12 +63,12 @@ def sample_kpi(rng: np.random.Generator, mu: np.ndarray, likelihood: str, *, noi
     """
     mu = np.asarray(mu, float)
     if likelihood == "ar1":
+        from scipy.signal import lfilter
+
         rho = float(persistence)
-        z = rng.normal(0.0, 1.0, mu.shape)
-        u = np.empty_like(z)
-        u[..., 0] = z[..., 0] * noise / np.sqrt(max(1.0 - rho * rho, 1e-12))
-        for t in range(1, mu.shape[-1]):
-            u[..., t] = rho * u[..., t - 1] + noise * z[..., t]
+        x = noise * rng.normal(0.0, 1.0, mu.shape)
+        x[..., 0] /= np.sqrt(max(1.0 - rho * rho, 1e-12))  # (a stationary start)
+        u = lfilter([1.0], [1.0, -rho], x, axis=-1)  # u_t = rho u_{t-1} + x_t
         return np.maximum(mu, 0.0) * np.exp(u)
     if likelihood == "poisson":
         return rng.poisson(np.maximum(mu, 0)).astype(float)
