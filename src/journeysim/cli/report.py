@@ -180,15 +180,14 @@ def _convergence(fit: dict) -> str:
     if fit.get("converged"):
         return (f"<p id='convergence-line'><span class='ok'>The calibration converged</span>: {line}. "
                 f"Its {number(fit.get('draws', 0) * chains)} posterior draws describe what the data say.</p>")
-    if fit.get("advice"):
+    if fit.get("advice"):  # (what calibrate found went wrong: inference.posterior.convergence_advice)
         what = [esc(a) for a in fit["advice"]]
-        return (f"<p id='convergence-line'><span class='bad'>The calibration did NOT converge</span>: {line}. "
-                f"What to do: {'; '.join(what)}. Until then, treat every number below as provisional.</p>")
-    what = ["refit with more draws and tuning steps (e.g. <code>--draws 2000 --tune 2000</code>)"]
-    if div:
-        what.append("raise the target acceptance (<code>--target-accept 0.95</code>) or try "
-                    "<code>--coords softplus</code>")
-    what.append("check the data and the priors if it still fails")
+    else:  # (a fit saved before the advice existed)
+        what = ["refit with more draws and tuning steps (e.g. <code>--draws 2000 --tune 2000</code>)"]
+        if div:
+            what.append("raise the target acceptance (<code>--target-accept 0.95</code>) or try "
+                        "<code>--coords softplus</code>")
+        what.append("check the data and the priors if it still fails")
     return (f"<p id='convergence-line'><span class='bad'>The calibration did NOT converge</span>: {line}. "
             f"What to do: {'; '.join(what)}. Until then, treat every number below as provisional.</p>")
 

@@ -87,7 +87,7 @@ def convergence_advice(idata, summ: pd.DataFrame, stats: dict) -> list[str]:
         return []
     out = []
     post = idata.posterior
-    chains, draws = int(stats.get("chains", post.sizes["chain"])), int(stats.get("draws", post.sizes["draw"]))
+    chains, draws = stats["chains"], stats["draws"]
     split = []
     if chains > 1:
         for name in summ.index:
@@ -107,8 +107,8 @@ def convergence_advice(idata, summ: pd.DataFrame, stats: dict) -> list[str]:
                    f"on one of them (lift_tests:), or more weeks of data decide between them")
     ess_need = ESS_PER_CHAIN * chains
     if stats["max_rhat"] > RHAT_MAX or stats["min_ess_bulk"] < ess_need:
-        factor = max(2.0, ess_need / max(stats["min_ess_bulk"], 1.0)) if stats["min_ess_bulk"] < ess_need else 2.0
-        more = int(np.ceil(min(factor, 8.0) * draws / 100.0) * 100)
+        factor = min(8.0, max(2.0, ess_need / max(stats["min_ess_bulk"], 1.0)))  # (at least twice as many)
+        more = int(np.ceil(factor * draws / 100.0) * 100)
         out.append(f"run longer: --draws {more} --tune {more}" + ("" if chains >= 4 else " --chains 4"))
     if stats.get("divergences", 0):
         out.append("raise the target acceptance (--target-accept 0.95, then 0.99)")
