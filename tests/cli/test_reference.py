@@ -136,13 +136,14 @@ def test_run(tmp_path):
     assert (out2 / "events.parquet").exists()
 
 
-@pytest.mark.parametrize("verb", ["forecast", "compare"])
-def test_forecast_and_compare(shop_fit, tmp_path, verb):
+@pytest.mark.parametrize("verb, row", [("forecast", "forecast"), ("compare", "forecast"), ("plan", "plan")])
+def test_forecast_compare_and_plan(shop_fit, tmp_path, verb, row):
+    # (forecast and compare are one command, documented in one row)
     _, fit, _, _ = shop_fit
     out = tmp_path / verb
     assert main([verb, SHOP, "--posterior", str(fit), "--draws", "40", "--horizon", "8", "--tail", "2",
                  "--allow-unconverged", "--out", str(out), "--quiet"]) == 0
-    check_row("forecast", out)
+    check_row(row, out)
 
 
 def test_optimize(shop_fit, tmp_path):
@@ -151,14 +152,6 @@ def test_optimize(shop_fit, tmp_path):
     assert main(["optimize", SHOP, "--posterior", str(fit), "--budget", "50000", "--horizon", "8", "--tail", "2",
                  "--draws", "30", "--search-draws", "20", "--allow-unconverged", "--out", str(out), "--quiet"]) == 0
     check_row("optimize", out)
-
-
-def test_plan(shop_fit, tmp_path):
-    _, fit, _, _ = shop_fit
-    out = tmp_path / "plan"
-    assert main(["plan", SHOP, "--posterior", str(fit), "--draws", "40", "--horizon", "8", "--tail", "2",
-                 "--allow-unconverged", "--out", str(out), "--quiet"]) == 0
-    check_row("plan", out)
 
 
 def test_report(shop_fit, tmp_path):
