@@ -91,6 +91,7 @@ PRIORS = {
     "saturation.display": "gamma(3, 2)",
     "carryover.tv": "beta(8, 2)",
     "rate.unaware->aware": "lognormal(1, 0.5)",
+    "rate.aware->considering": "lognormal(1, 0.5)",
     "rate.considering->purchased": "lognormal(1, 0.5)",
     "rate.loyal->purchased": "lognormal(1, 0.5)",
 }

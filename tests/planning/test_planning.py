@@ -189,7 +189,7 @@ def test_optimizer_finds_the_symmetric_optimum():
     data = _data(sc, 8)
     fit = known_fit(sc, draws=8, spread=0.0)
     budget = 6 * 6000.0
-    res = optimize(sc, fit, data, budget=budget, horizon=6, tail=2, search_draws=8, max_draws=8)
+    res = optimize(sc, fit, data, budget=budget, horizon=6, tail=2, search_draws=8, max_draws=8, max_change=None)
     tot = res.allocation_total.to_pandas()
     assert tot.sum() == pytest.approx(budget, rel=1e-6)
     assert abs(tot["a"] - tot["b"]) < 0.03 * budget
@@ -198,12 +198,31 @@ def test_optimizer_finds_the_symmetric_optimum():
     assert float(gain) > 0
 
 
+def test_optimizer_stays_near_the_current_mix_by_default():
+    """By default each channel stays within 70%-130% of its share of the current mix (the dud, which
+    the unlimited optimiser empties, keeps 70% of its share), and the limit is reported."""
+    sc = symmetric_scenario()
+    data = _data(sc, 8)
+    fit = known_fit(sc, draws=8, spread=0.0)
+    budget = 6 * 6000.0
+    res = optimize(sc, fit, data, budget=budget, horizon=6, tail=2, search_draws=8, max_draws=8)
+    tot = res.allocation_total.to_pandas()
+    base = res.baseline_weekly.to_pandas()
+    share = base / base.sum() * budget
+    assert tot.sum() == pytest.approx(budget, rel=1e-6)
+    assert ((tot >= 0.7 * share * (1 - 1e-6)) & (tot <= 1.3 * share * (1 + 1e-6))).all()
+    assert tot["dud"] == pytest.approx(0.7 * share["dud"], rel=0.02)
+    assert res.attrs["max_change"] == 0.3
+    with pytest.raises(InputError, match="max_change"):
+        optimize(sc, fit, data, budget=budget, horizon=6, max_change=-0.1)
+
+
 def test_optimizer_respects_bounds_and_beats_baseline(sub):
     sc, data, fit = sub
     budget = 40_000.0 * 8
     bounds = {"social": (100_000.0, 150_000.0), "app_store": (0.0, 20_000.0)}
     res = optimize(sc, fit, data, budget=budget, horizon=8, tail=2, bounds=bounds, search_draws=10, max_draws=20,
-                   periods=2)
+                   periods=2, max_change=None)
     tot = res.allocation_total.to_pandas()
     assert tot.sum() == pytest.approx(budget, rel=1e-6)
     assert 100_000 * (1 - 1e-6) <= tot["social"] <= 150_000 * (1 + 1e-6)

@@ -95,6 +95,16 @@ def positive_float(text: str) -> float:
     return v
 
 
+def change_or_none(text: str) -> float | None:
+    """``--max-change``: a number >= 0 (0.3: within 30% of the current mix), or ``none`` (no limit)."""
+    if text.strip().lower() in ("none", "off"):
+        return None
+    v = _float(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{v:g} must be >= 0, or none")
+    return v
+
+
 def population_float(text: str) -> float:
     """``--population``: a positive number of people (``5_000_000`` and ``5,000,000`` read as five million)."""
     v = _float(text.replace(",", ""))

@@ -6,12 +6,14 @@ compare its example plans with the baseline.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from journeysim.cli._args import (
     agents_int,
     chains_int,
+    change_or_none,
     draws_int,
     executor_from_args,
     load_inputs,
@@ -367,7 +369,7 @@ def cmd_optimize(args) -> int:
     from journeysim.cli.validate import PLAUSIBLE_FACTOR
     from journeysim.errors import InputError
     from journeysim.planning.history import prepare
-    from journeysim.planning.optimization import optimize, parse_bounds, response_curves
+    from journeysim.planning.optimization import MAX_CHANGE, optimize, parse_bounds, response_curves
 
     sc, data, fit, notes = _start(args, plans=False)
     out = Path(args.out)
@@ -379,7 +381,7 @@ def cmd_optimize(args) -> int:
                          f"the budget is the total over the horizon", "--budget")
     history = prepare(sc, fit, data, max_draws=args.draws, allow_unconverged=args.allow_unconverged)
     res = optimize(history, budget=args.budget, horizon=args.horizon, tail=args.tail,
-                   bounds=bounds, objective=args.objective,
+                   bounds=bounds, objective=args.objective, max_change=getattr(args, 'max_change', MAX_CHANGE),
                    periods=args.periods, search_draws=args.search_draws, max_draws=args.draws,
                    verify_agents=args.verify_agents, agent_draws=args.agent_draws, agents=args.agents,
                    executor=executor_from_args(args))
@@ -442,7 +444,8 @@ def _print_optimum(args, res, summary, chans, gain, out, cur=None) -> None:
     print(format_table(rows, ["plan", "change in purchases", f"change in {_header('revenue', cur)}",
                               "P(more purchases)"],
                        title="vs baseline (current spend): posterior mean [90% interval]",
-                       notes=["  baseline_mix: the current mix scaled to this budget"]))
+                       notes=["  baseline_mix: the current mix scaled to this budget"]
+                       + _limit_note(res.attrs.get("max_change", "none"))))
     if "agents_check" in summary:
         for m, v in summary["agents_check"].items():
             a, t = v["agents"], v["twin"]
@@ -451,6 +454,15 @@ def _print_optimum(args, res, summary, chans, gain, out, cur=None) -> None:
     for w in summary["warnings"]:
         print(f"note: {w}")
     print(f"\n{res.attrs['iterations']} iterations, {res.attrs['seconds']:.1f} s; wrote {out}/" + ", ".join(summary["files"]))
+
+
+def _limit_note(max_change) -> list[str]:
+    """What the optimiser was allowed to move, in words."""
+    if max_change == "none":
+        return []
+    m = float(max_change)
+    return [f"  each channel without --bounds stayed between {1 - m:.0%} and {1 + m:.0%} of its share of the "
+            "current mix, the range the fit saw (--max-change none lifts it)"]
 
 
 #: ``journeysim plan``'s own defaults for its fit (where they differ from ``calibrate``'s): two chains,
@@ -565,6 +577,9 @@ def register(sub) -> None:
     _common(o)
     o.add_argument("--budget", type=positive_float, required=True, help="total spend over the horizon")
     o.add_argument("--bounds", nargs="*", metavar="CHANNEL=LO:HI", help="total spend bounds per channel")
+    o.add_argument("--max-change", type=change_or_none, default=argparse.SUPPRESS, metavar="SHARE",
+                   help="channels without --bounds stay within this share of what the current mix gives them "
+                        "(default 0.3: 70%%-130%%; none: no limit)")
     o.add_argument("--objective", choices=["purchases", "profit", "p10"], default="purchases")
     o.add_argument("--periods", type=weeks_int, default=1, help="flighting: allocate this many blocks of weeks separately")
     o.add_argument("--search-draws", type=draws_int, default=100, help="posterior draws used by the search (default 100)")
