@@ -38,6 +38,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from journeysim.planning.optimization import MAX_CHANGE  # the same limit for both optimisers
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OUT = HERE / "results" / "peer_mmm"
@@ -266,7 +268,8 @@ def plan_from_shares(baseline_df: pd.DataFrame, shares: np.ndarray, total_budget
     return plan
 
 
-def optimize_peer(fit: PeerFit, history: pd.DataFrame, baseline_df: pd.DataFrame, total_budget: float) -> dict:
+def optimize_peer(fit: PeerFit, history: pd.DataFrame, baseline_df: pd.DataFrame, total_budget: float,
+                  max_change: float | None = None) -> dict:
     """PyMC-Marketing's budget optimiser for ``total_budget`` over the first 26 forecast weeks.
 
     ``MultiDimensionalBudgetOptimizerWrapper.optimize_budget`` takes a per-period budget and a
@@ -275,7 +278,9 @@ def optimize_peer(fit: PeerFit, history: pd.DataFrame, baseline_df: pd.DataFrame
     the baseline's weekly pattern.  It maximises the posterior-mean media contribution over the
     26 weeks plus the adstock tail (starting from zero carryover, as the optimiser does).  The
     recommended split is then turned into a 34-week plan and evaluated with ``forecast_peer``
-    against the baseline (the promised gain).
+    against the baseline (the promised gain). ``max_change`` (as journeysim's ``optimize``): each
+    channel's budget within ``1 -/+ max_change`` times its baseline share (``budget_bounds``);
+    ``None``: PyMC-Marketing's default, anything from nothing to the whole budget.
     """
     import xarray as xr
     from pymc_marketing.mmm.multidimensional import (
@@ -291,11 +296,17 @@ def optimize_peer(fit: PeerFit, history: pd.DataFrame, baseline_df: pd.DataFrame
     dist = xr.DataArray(weekly_pattern(baseline_df), dims=("date", "channel"),
                         coords={"date": np.arange(N_PLAN), "channel": list(SPEND)})
     base_tot = baseline_df[SPEND].to_numpy(dtype=float)[:N_PLAN].sum(axis=0)
+    bounds = None
+    if max_change is not None:
+        week = base_tot / base_tot.sum() * total_budget / N_PLAN
+        bounds = xr.DataArray(np.column_stack([(1 - max_change) * week, (1 + max_change) * week]),
+                              dims=("channel", "bound"), coords={"channel": list(SPEND), "bound": ["lower", "upper"]})
     failure = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            optimal, res = wrapper.optimize_budget(budget=total_budget / N_PLAN, budget_distribution_over_period=dist)
+            optimal, res = wrapper.optimize_budget(budget=total_budget / N_PLAN, budget_bounds=bounds,
+                                                   budget_distribution_over_period=dist)
         per_week = np.asarray(optimal.sel(channel=list(SPEND)).values, dtype=float)
         shares = np.clip(per_week, 0, None)
         shares = shares / shares.sum()
@@ -318,6 +329,22 @@ def optimize_peer(fit: PeerFit, history: pd.DataFrame, baseline_df: pd.DataFrame
 
 # --------------------------------------------------------------------------------------------
 # scoring against the worlds
+
+
+def score_optimum(world, opt: dict, true_opt: dict) -> dict:
+    """An optimiser's recommendation scored by the world: its true gain, regret against the true
+    optimum (% of baseline purchases), and whether the promised gain's 90% interval holds the truth."""
+    truth_opt = world.truth(opt.pop("plan"))
+    base_p = truth_opt["purchases"]["baseline"]
+    opt.update({"true_gain_of_allocation": truth_opt["delta_purchases"],
+                "true_gain_of_allocation_pct": truth_opt["pct_purchases"],
+                "true_optimum_shares": true_opt["shares"], "true_optimum_gain": true_opt["gain"],
+                "true_optimum_gain_pct": true_opt["gain_pct"],
+                "regret": true_opt["purchases"] - truth_opt["purchases"]["plan"],
+                "regret_pct": 100 * (true_opt["purchases"] - truth_opt["purchases"]["plan"]) / base_p,
+                "promised_covers_true": bool(opt["promised_gain"]["lo90"] <= truth_opt["delta_purchases"]
+                                             <= opt["promised_gain"]["hi90"])})
+    return opt
 
 
 def run_world(name: str, seed: int, draws: int, tune: int, chains: int) -> dict:
@@ -352,19 +379,9 @@ def run_world(name: str, seed: int, draws: int, tune: int, chains: int) -> dict:
     forecast_seconds = time.perf_counter() - t_fc
 
     budget = float(baseline[SPEND].to_numpy(dtype=float)[:N_PLAN].sum())
-    opt = optimize_peer(fit, history, baseline, budget)
-    plan_opt = opt.pop("plan")
     true_opt = world.true_optimum(budget)
-    truth_opt = world.truth(plan_opt)
-    base_p = truth_opt["purchases"]["baseline"]
-    opt.update({"true_gain_of_allocation": truth_opt["delta_purchases"],
-                "true_gain_of_allocation_pct": truth_opt["pct_purchases"],
-                "true_optimum_shares": true_opt["shares"], "true_optimum_gain": true_opt["gain"],
-                "true_optimum_gain_pct": true_opt["gain_pct"],
-                "regret": true_opt["purchases"] - truth_opt["purchases"]["plan"],
-                "regret_pct": 100 * (true_opt["purchases"] - truth_opt["purchases"]["plan"]) / base_p,
-                "promised_covers_true": bool(opt["promised_gain"]["lo90"] <= truth_opt["delta_purchases"]
-                                             <= opt["promised_gain"]["hi90"])})
+    opt = score_optimum(world, optimize_peer(fit, history, baseline, budget), true_opt)
+    limited = score_optimum(world, optimize_peer(fit, history, baseline, budget, max_change=MAX_CHANGE), true_opt)
 
     err = np.array([r["error_pct"] for r in rows])
     summary = {"mae_pct": float(np.mean(np.abs(err))), "coverage_90": float(np.mean([r["covered"] for r in rows])),
@@ -378,7 +395,8 @@ def run_world(name: str, seed: int, draws: int, tune: int, chains: int) -> dict:
             "versions": {"pymc_marketing": pymc_marketing.__version__, "pymc": pymc.__version__},
             "model": {"target": TARGET, "channels": list(SPEND), "adstock": f"geometric(l_max={L_MAX})",
                       "saturation": "logistic", "yearly_fourier_modes": N_FOURIER, "priors": "default"},
-            "fit": fit.summary(), "summary": summary, "plans": rows, "optimizer": opt}
+            "fit": fit.summary(), "summary": summary, "plans": rows, "optimizer": opt,
+            "optimizer_max_change": {**limited, "max_change": MAX_CHANGE}}
 
 
 def table(res: dict) -> str:
@@ -400,6 +418,11 @@ def table(res: dict) -> str:
     lines.append(f"  promised gain {pg['mean']:.0f} [{pg['lo90']:.0f}, {pg['hi90']:.0f}], "
                  f"true gain of its allocation {o['true_gain_of_allocation']:.0f}, "
                  f"true optimum gain {o['true_optimum_gain']:.0f}, regret {o['regret_pct']:.2f}% of baseline")
+    if "optimizer_max_change" in res:
+        m = res["optimizer_max_change"]
+        lines.append(f"  within {m['max_change']:.0%} of the baseline mix: shares "
+                     + " ".join(f"{c} {m['shares'][c]:.2f}" for c in CHANNELS)
+                     + f", true gain {m['true_gain_of_allocation']:.0f}, regret {m['regret_pct']:.2f}% of baseline")
     return "\n".join(lines)
 
 
