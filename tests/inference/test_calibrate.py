@@ -200,7 +200,48 @@ def badly_mixed(names, chains=2, draws=100, seed=0):
 @pytest.fixture
 def stuck_sampler(monkeypatch):
     names = list(TINY["priors"]) + ["noise_enquiries", "noise_new_customers"]
-    monkeypatch.setattr(cal, "_sample", lambda *a, **k: badly_mixed(names))
+    monkeypatch.setattr(cal, "_sample", lambda *a, **k: (badly_mixed(names), None))
+
+
+def sticky(names, chains=2, draws=1000, rho=0.85, seed=1):
+    """Chains that agree but move slowly (AR(1) draws): r-hat near 1, few effective draws."""
+    rng = np.random.default_rng(seed)
+    post = {}
+    for n in names:
+        e = rng.normal(0, 1, (chains, draws))
+        x = np.zeros_like(e)
+        for t in range(1, draws):
+            x[:, t] = rho * x[:, t - 1] + np.sqrt(1 - rho ** 2) * e[:, t]
+        post[n] = 0.01 * np.exp(0.05 * x)
+    return az.from_dict(posterior=post, sample_stats={"diverging": np.zeros((chains, draws), bool)})
+
+
+def test_extension_draws_only_when_more_draws_would_help():
+    """Chains that agree (r-hat <= 1.03) and no divergences: as many more draws as should reach 100
+    effective per chain, with a 25% margin, at least 1.5x and at most 4x, in hundreds."""
+    ok = {"chains": 2, "max_rhat": 1.005, "min_ess_bulk": 176.0, "divergences": 0, "converged": False}
+    assert cal.extension_draws(ok, 1000) == 1500  # 1.25 * 200 / 176 = 1.42 -> at least 1.5
+    assert cal.extension_draws({**ok, "min_ess_bulk": 50.0}, 1000) == 4000  # 5x -> at most 4x
+    assert cal.extension_draws({**ok, "min_ess_bulk": 90.0}, 300) == 900  # 2.78x of 300 -> 834 -> 900
+    assert cal.extension_draws({**ok, "max_rhat": 1.2}, 1000) == 0  # chains disagree
+    assert cal.extension_draws({**ok, "divergences": 3}, 1000) == 0
+    assert cal.extension_draws({**ok, "min_ess_bulk": 250.0, "converged": True}, 1000) == 0
+
+
+def test_a_fit_short_of_effective_draws_is_extended_unless_draws_were_given(tiny, monkeypatch):
+    sc, _, csv = tiny
+    data = read_observed(csv, sc)
+    names = list(TINY["priors"]) + ["noise_enquiries", "noise_new_customers"]
+    runs = []
+    monkeypatch.setattr(cal, "_sample", lambda model, sampler, draws, *a: (runs.append(draws) or sticky(names), "c"))
+    monkeypatch.setattr(cal, "_nutpie", lambda compiled, draws, *a: (runs.append(draws) or sticky(names, rho=0.0)))
+    fit = calibrate(sc, data, tune=10, chains=2, defaults={"draws": 1000})
+    assert runs[0] == 1000 and runs[1] > 1000 and fit.converged
+    assert fit.info["extended_from"] == 1000 and fit.info["min_ess_bulk"] >= 200
+    runs.clear()
+    with pytest.warns(JourneysimWarning, match="did NOT converge"):
+        fit = calibrate(sc, data, draws=1000, tune=10, chains=2)  # draws asked for: kept
+    assert runs == [1000] and "extended_from" not in fit.info
 
 
 def test_unconverged_fit_warns_and_is_refused(tiny, stuck_sampler):
@@ -283,7 +324,7 @@ def test_the_scenarios_fit_section_reaches_the_sampler(command, tiny, tmp_path, 
     def fake_sample(model, sampler, draws, tune, chains, seed, target_accept, progress):
         seen.update(sampler=sampler, draws=draws, tune=tune, chains=chains, target_accept=target_accept,
                     coords="softplus" if any(v.name.endswith("_softplus__") for v in model.value_vars) else "log")
-        return badly_mixed(names)
+        return badly_mixed(names), None
 
     monkeypatch.setattr(cal, "_sample", fake_sample)
     draws = "--draws" if command == "fit" else "--fit-draws"

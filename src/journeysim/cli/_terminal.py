@@ -139,11 +139,18 @@ def fit_progress(sampler: str, chains: int, draws: int, tune: int, *, quiet: boo
         hb.phase(f"sampling {chains} chains x ({tune} tuning + {draws} draws)", mute=own_bar)
         return compiled
 
-    sampling.compile_nutpie = compile_then_sample
+    def extend(chains, more, tune, ess):
+        from journeysim.inference.posterior import ESS_PER_CHAIN
+
+        hb.phase(f"{ess:,.0f} effective draws, short of {ESS_PER_CHAIN * chains:,}: sampling again, {chains} chains x "
+                 f"({tune} tuning + {more:,} draws)", mute=own_bar)
+
+    announce = sampling.announce_extension
+    sampling.compile_nutpie, sampling.announce_extension = compile_then_sample, extend
     try:
         with hb:
             if sampler != "nutpie":
                 hb.label = f"compiling and sampling {chains} chains x ({tune} tuning + {draws} draws)"
             yield own_bar
     finally:
-        sampling.compile_nutpie = original
+        sampling.compile_nutpie, sampling.announce_extension = original, announce

@@ -23,7 +23,7 @@ from journeysim.inference.posterior import Fit, convergence_advice, convergence_
 from journeysim.inference.priors import build_space, check_coords
 from journeysim.io.observed import ObservedData
 
-__all__ = ['calibrate', 'SAMPLERS', 'fit_settings', 'FIT_DEFAULTS', 'compile_nutpie']
+__all__ = ['calibrate', 'SAMPLERS', 'fit_settings', 'FIT_DEFAULTS', 'compile_nutpie', 'extension_draws', 'EXTEND_RHAT', 'EXTEND_MAX']
 
 
 SAMPLERS = ("nutpie", "pymc", "numpyro")
@@ -67,7 +67,7 @@ def calibrate(scenario, data: ObservedData, *, draws: int | None = None, tune: i
               chains: int | None = None, sampler: str | None = None, seed: int | None = None, method: str = "nuts",
               target_accept: float | None = None, progress: bool = False, priors: dict[str, str] | None = None,
               abc_agents: int = 2000, abc_draws: int | None = None, paths=None, executor: Any = None,
-              coords: str | None = None, defaults: dict | None = None) -> Fit:
+              coords: str | None = None, defaults: dict | None = None, extend: bool | None = None) -> Fit:
     """Calibrate a scenario's uncertain parameters on observed data.
 
     Parameters
@@ -96,6 +96,12 @@ def calibrate(scenario, data: ObservedData, *, draws: int | None = None, tune: i
     paths
         Optional observed path table (DataFrame) or :class:`journeysim.inference.pathlik.PathCounts`
         covering the observed weeks: adds the likelihood of :mod:`journeysim.inference.pathlik` (nuts only).
+    extend
+        When the chains agree but give too few effective draws (r-hat at most :data:`EXTEND_RHAT`,
+        no divergences, bulk ESS under 100 per chain), sample the compiled model once more with as
+        many draws as should reach it (at most :data:`EXTEND_MAX` times as many). ``None`` (default):
+        only when ``draws`` was not given (a default or the scenario's ``fit:`` should converge; draws
+        a caller asked for are kept). ``Fit.info["extended_from"]`` records the first run's draws.
 
     Returns
     -------
@@ -122,6 +128,7 @@ def calibrate(scenario, data: ObservedData, *, draws: int | None = None, tune: i
     t0 = time.perf_counter()
     if paths is not None and method != "nuts":
         raise InputError("a path table enters the fit through the twin: use method='nuts'", "paths")
+    compiled = None
     if method == "abc":
         from journeysim.inference.abc import calibrate_abc
 
@@ -129,16 +136,26 @@ def calibrate(scenario, data: ObservedData, *, draws: int | None = None, tune: i
                               chains=chains, progress=progress, executor=executor)
     elif method == "nuts":
         model = build_model(scenario, data, space, paths=paths, coords=coords)
-        idata = _sample(model, sampler, draws, tune, chains, seed, target_accept, progress)
+        idata, compiled = _sample(model, sampler, draws, tune, chains, seed, target_accept, progress)
     else:
         raise InputError(f"unknown method '{method}'; use nuts or abc", "method")
-    seconds = time.perf_counter() - t0
     summ, stats = convergence_diagnostics(idata, space.names)
+    extended_from = None
+    if method == "nuts" and compiled is not None and (settings_from["draws"] != "given" if extend is None else extend):
+        more = extension_draws(stats, draws)
+        if more:
+            announce_extension(chains, more, tune, stats["min_ess_bulk"])
+            extended_from, draws = draws, more
+            idata = _nutpie(compiled, draws, tune, chains, seed, target_accept, progress)
+            summ, stats = convergence_diagnostics(idata, space.names)
+    seconds = time.perf_counter() - t0
     info = {"seconds": seconds, "sampler": sampler if method == "nuts" else "smc", "method": method, "seed": seed,
             "coords": coords if method == "nuts" else None, "tune": tune if method == "nuts" else None,
             "target_accept": target_accept if method == "nuts" else None, "settings_from": settings_from,
             "scenario": scenario.name, "scenario_file": str(scenario.source) if scenario.source else None,
             "data_file": data.source, "weeks": data.weeks, "first_week": str(data.dates[0].date()), **stats}
+    if extended_from is not None:
+        info["extended_from"] = extended_from
     if method == "abc":
         info.update({k: idata.attrs.get(k) for k in ("abc_simulations", "abc_executor")})
     if paths is not None:
@@ -174,17 +191,44 @@ def compile_nutpie(model):
         return nutpie.compile_pymc_model(model, backend="numba")
 
 
+#: Largest r-hat at which a fit short of effective draws is extended (above it, the chains disagree
+#: and more of the same draws rarely settles them: :func:`journeysim.inference.posterior.convergence_advice`).
+EXTEND_RHAT = 1.03
+#: At most this many times the draws in an extension.
+EXTEND_MAX = 4.0
+
+
+def extension_draws(stats: dict, draws: int) -> int:
+    """Draws per chain that should bring a fit short only of effective draws to 100 per chain (0: the
+    fit converged, or more draws would not help: divergences, or chains that disagree)."""
+    from journeysim.inference.posterior import ESS_PER_CHAIN
+
+    need = ESS_PER_CHAIN * stats["chains"]
+    ess = float(stats["min_ess_bulk"])
+    if stats.get("converged") or stats.get("divergences", 0) or stats["max_rhat"] > EXTEND_RHAT or ess >= need:
+        return 0
+    factor = min(EXTEND_MAX, max(1.5, 1.25 * need / max(ess, 1.0)))  # (a margin: ESS grows noisily)
+    return int(np.ceil(factor * draws / 100.0) * 100)
+
+
+def announce_extension(chains: int, draws: int, tune: int, ess: float) -> None:
+    """Called before an extension's sampling (the command line's progress display wraps it)."""
+
+
+def _nutpie(compiled, draws, tune, chains, seed, target_accept, progress):
+    import nutpie
+
+    return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=min(chains, 2), seed=seed,
+                         progress_bar=progress, target_accept=target_accept, low_rank_modified_mass_matrix=True)
+
+
 def _sample(model, sampler, draws, tune, chains, seed, target_accept, progress):
+    """The posterior, and the compiled model for another run (None but for nutpie)."""
     import pymc as pm
 
     if sampler == "nutpie":
-        import nutpie
-
         compiled = compile_nutpie(model)
-        idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=min(chains, 2), seed=seed,
-                              progress_bar=progress, target_accept=target_accept,
-                              low_rank_modified_mass_matrix=True)
-        return idata
+        return _nutpie(compiled, draws, tune, chains, seed, target_accept, progress), compiled
     with model:
         if sampler == "numpyro":
             try:
@@ -192,6 +236,6 @@ def _sample(model, sampler, draws, tune, chains, seed, target_accept, progress):
             except ImportError:
                 raise InputError("the numpyro sampler needs numpyro and jax: pip install numpyro", "sampler") from None
             return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed, nuts_sampler="numpyro",
-                             target_accept=target_accept, progressbar=progress)
+                             target_accept=target_accept, progressbar=progress), None
         return pm.sample(draws=draws, tune=tune, chains=chains, cores=min(chains, 2), random_seed=seed,
-                         target_accept=target_accept, progressbar=progress, compute_convergence_checks=False)
+                         target_accept=target_accept, progressbar=progress, compute_convergence_checks=False), None
