@@ -45,6 +45,7 @@ from experiments.worlds import CHANNELS, WORLDS, make  # noqa: E402
 SCENARIOS = ROOT / "experiments" / "worlds" / "scenarios"
 OUT = ROOT / "experiments" / "results" / "misspecified"
 PEER = ROOT / "experiments" / "results" / "peer_mmm"
+MAX_CHANGE = 0.3  # journeysim's optimize default when a result does not record it (before 2026-12-03)
 SPEND = [f"spend_{c}" for c in CHANNELS]
 N_PLAN, N_TAIL = 26, 8
 N_FC = N_PLAN + N_TAIL
@@ -411,7 +412,7 @@ def run_world(name: str, seed: int, draws: int, tune: int, chains: int, out: Pat
            "promised_gain": promised, "promised_gain_pct": 100 * promised["mean"] / base_p,
            "optimizer_own_comparison_vs_js_baseline": own,
            "optimizer_converged": int(best.attrs.get("converged", 0)), "optimizer_message": best.attrs.get("message"),
-           "optimizer_seconds": opt_seconds,
+           "optimizer_seconds": opt_seconds, "max_change": best.attrs.get("max_change", "none"),
            "true_gain_of_allocation": truth_opt["delta_purchases"],
            "true_gain_of_allocation_pct": truth_opt["pct_purchases"],
            "true_optimum_shares": true_opt["shares"], "true_optimum_gain": true_opt["gain"],
@@ -438,9 +439,18 @@ def run_world(name: str, seed: int, draws: int, tune: int, chains: int, out: Pat
 # 3. reporting
 
 
-def load_peer(name: str, seed: int) -> dict | None:
-    p = PEER / f"{name}_seed{seed}.json"
-    return json.loads(p.read_text()) if p.exists() else None
+def load_peer(name: str, seed: int, res: dict | None = None, directory: Path | None = None) -> dict | None:
+    """PyMC-Marketing's result on the same market and seed (``experiments/peer_mmm.py``). When
+    journeysim's optimiser kept channels near the current mix (``max_change``) and the peer's file has
+    its optimiser under the same limit, that one is compared."""
+    p = (directory or PEER) / f"{name}_seed{seed}.json"
+    if not p.exists():
+        return None
+    peer = json.loads(p.read_text())
+    limited = res is not None and res["optimizer"].get("max_change", MAX_CHANGE) != "none"
+    if limited and "optimizer_max_change" in peer:
+        peer["optimizer"] = peer["optimizer_max_change"]
+    return peer
 
 
 def _iv(m, lo, hi):
@@ -497,12 +507,12 @@ def markdown(res: dict, peer: dict | None) -> str:
     return "\n".join(lines)
 
 
-def pooled(results: list[dict]) -> str:
+def pooled(results: list[dict], peer_dir: Path | None = None) -> str:
     """Markdown table of the metrics pooled over every (world, seed) of this run, both tools."""
     lines = ["### pooled over the worlds", "",
              "| | journeysim | peer |", "|---|---:|---:|"]
     tools = {"journeysim": [(r["plans"], r["optimizer"], r["fit"]["wall_seconds"]) for r in results]}
-    peers = [load_peer(r["world"], r["seed"]) for r in results]
+    peers = [load_peer(r["world"], r["seed"], r, peer_dir) for r in results]
     if all(peers):
         tools["peer"] = [(p["plans"], p["optimizer"], p["fit"]["fit_seconds"]) for p in peers]
 
@@ -517,6 +527,8 @@ def pooled(results: list[dict]) -> str:
         "| 90% coverage | " + col(lambda v: f"{np.mean([r['covered'] for r in rows(v)]):.0%}") + " |",
         "| sign accuracy | " + col(lambda v: f"{np.mean([r['sign_right'] for r in rows(v)]):.0%}") + " |",
         "| mean optimiser regret % | " + col(lambda v: f"{np.mean([o['regret_pct'] for _, o, _ in v]):.2f}") + " |",
+        "| optimised allocations that lose purchases in the true market | "
+        + col(lambda v: f"{sum(o['true_gain_of_allocation'] < 0 for _, o, _ in v)}/{len(v)}") + " |",
         "| promised gain interval holds the true gain | "
         + col(lambda v: f"{sum(o['promised_covers_true'] for _, o, _ in v)}/{len(v)}") + " |",
         "| fit seconds (sum) | " + col(lambda v: f"{sum(t for _, _, t in v):.0f}") + " |", ""]
@@ -542,6 +554,7 @@ def main(argv=None) -> int:
     ap.add_argument("--scenarios", type=Path, default=SCENARIOS,
                     help="where the scenarios and history CSVs are written (two runs at once need two)")
     ap.add_argument("--report-only", action="store_true", help="rebuild summary.md from the JSON files in --out")
+    ap.add_argument("--peer", type=Path, default=PEER, help="PyMC-Marketing's results (experiments/peer_mmm.py --out)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     parts = ["# journeysim on the misspecified worlds", "",
@@ -564,12 +577,12 @@ def main(argv=None) -> int:
                                 "latent" if args.latent else args.demand, args.lift, args.likelihood, args.scenarios)
                 path.write_text(json.dumps(res, indent=1))
             results.append(res)
-            md = markdown(res, load_peer(name, seed))
+            md = markdown(res, load_peer(name, seed, res, args.peer))
             print(md, flush=True)
             parts.append(md)
             (args.out / "summary.md").write_text("\n".join(parts) + "\n")
     if len(results) > 1:
-        md = pooled(results)
+        md = pooled(results, args.peer)
         print(md, flush=True)
         (args.out / "summary.md").write_text("\n".join(parts + [md]) + "\n")
     return 0
