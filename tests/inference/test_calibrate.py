@@ -216,16 +216,19 @@ def sticky(names, chains=2, draws=1000, rho=0.85, seed=1):
     return az.from_dict(posterior=post, sample_stats={"diverging": np.zeros((chains, draws), bool)})
 
 
-def test_extension_draws_only_when_more_draws_would_help():
-    """Chains that agree (r-hat <= 1.03) and no divergences: as many more draws as should reach 100
-    effective per chain, with a 25% margin, at least 1.5x and at most 4x, in hundreds."""
+def test_a_second_run_only_when_it_would_help():
+    """Chains that agree (r-hat <= 1.03): as many more draws as should reach 100 effective per chain,
+    with a 25% margin, at least 1.5x and at most 4x, in hundreds; a few divergences (at most 1% of the
+    draws): the target acceptance halfway to 1."""
     ok = {"chains": 2, "max_rhat": 1.005, "min_ess_bulk": 176.0, "divergences": 0, "converged": False}
-    assert cal.extension_draws(ok, 1000) == 1500  # 1.25 * 200 / 176 = 1.42 -> at least 1.5
-    assert cal.extension_draws({**ok, "min_ess_bulk": 50.0}, 1000) == 4000  # 5x -> at most 4x
-    assert cal.extension_draws({**ok, "min_ess_bulk": 90.0}, 300) == 900  # 2.78x of 300 -> 834 -> 900
-    assert cal.extension_draws({**ok, "max_rhat": 1.2}, 1000) == 0  # chains disagree
-    assert cal.extension_draws({**ok, "divergences": 3}, 1000) == 0
-    assert cal.extension_draws({**ok, "min_ess_bulk": 250.0, "converged": True}, 1000) == 0
+    assert cal.extension_settings(ok, 1000, 0.9) == (1500, 0.9)  # 1.25 * 200 / 176 = 1.42 -> at least 1.5
+    assert cal.extension_settings({**ok, "min_ess_bulk": 50.0}, 1000, 0.9) == (4000, 0.9)  # 5x -> at most 4x
+    assert cal.extension_settings({**ok, "min_ess_bulk": 90.0}, 300, 0.9) == (900, 0.9)  # 2.78x: 834 -> 900
+    assert cal.extension_settings({**ok, "divergences": 1}, 1000, 0.95) == (1500, 0.975)
+    assert cal.extension_settings({**ok, "min_ess_bulk": 400.0, "divergences": 2}, 1000, 0.9) == (1000, 0.95)
+    assert cal.extension_settings({**ok, "max_rhat": 1.2}, 1000, 0.9) is None  # chains disagree
+    assert cal.extension_settings({**ok, "divergences": 30}, 1000, 0.9) is None  # 1.5% of the draws
+    assert cal.extension_settings({**ok, "min_ess_bulk": 250.0, "converged": True}, 1000, 0.9) is None
 
 
 def test_a_fit_short_of_effective_draws_is_extended_unless_draws_were_given(tiny, monkeypatch):
@@ -237,7 +240,7 @@ def test_a_fit_short_of_effective_draws_is_extended_unless_draws_were_given(tiny
     monkeypatch.setattr(cal, "_nutpie", lambda compiled, draws, *a: (runs.append(draws) or sticky(names, rho=0.0)))
     fit = calibrate(sc, data, tune=10, chains=2, defaults={"draws": 1000})
     assert runs[0] == 1000 and runs[1] > 1000 and fit.converged
-    assert fit.info["extended_from"] == 1000 and fit.info["min_ess_bulk"] >= 200
+    assert fit.info["extended_from"]["draws"] == 1000 and fit.info["min_ess_bulk"] >= 200
     runs.clear()
     with pytest.warns(JourneysimWarning, match="did NOT converge"):
         fit = calibrate(sc, data, draws=1000, tune=10, chains=2)  # draws asked for: kept

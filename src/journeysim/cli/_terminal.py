@@ -139,11 +139,16 @@ def fit_progress(sampler: str, chains: int, draws: int, tune: int, *, quiet: boo
         hb.phase(f"sampling {chains} chains x ({tune} tuning + {draws} draws)", mute=own_bar)
         return compiled
 
-    def extend(chains, more, tune, ess):
+    def extend(chains, more, tune, ess, divergences, target_accept):
         from journeysim.inference.posterior import ESS_PER_CHAIN
 
-        hb.phase(f"{ess:,.0f} effective draws, short of {ESS_PER_CHAIN * chains:,}: sampling again, {chains} chains x "
-                 f"({tune} tuning + {more:,} draws)", mute=own_bar)
+        why = []
+        if ess < ESS_PER_CHAIN * chains:
+            why.append(f"{ess:,.0f} effective draws, short of {ESS_PER_CHAIN * chains:,}")
+        if divergences:
+            why.append(f"{divergences} divergence{'s' if divergences > 1 else ''}")
+        hb.phase(f"{' and '.join(why)}: sampling again, {chains} chains x ({tune} tuning + {more:,} draws)"
+                 f", target acceptance {target_accept:g}", mute=own_bar)
 
     announce = sampling.announce_extension
     sampling.compile_nutpie, sampling.announce_extension = compile_then_sample, extend

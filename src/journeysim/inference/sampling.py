@@ -23,7 +23,7 @@ from journeysim.inference.posterior import Fit, convergence_advice, convergence_
 from journeysim.inference.priors import build_space, check_coords
 from journeysim.io.observed import ObservedData
 
-__all__ = ['calibrate', 'SAMPLERS', 'fit_settings', 'FIT_DEFAULTS', 'compile_nutpie', 'extension_draws', 'EXTEND_RHAT', 'EXTEND_MAX']
+__all__ = ['calibrate', 'SAMPLERS', 'fit_settings', 'FIT_DEFAULTS', 'compile_nutpie', 'extension_settings', 'EXTEND_RHAT', 'EXTEND_MAX', 'EXTEND_DIVERGENT']
 
 
 SAMPLERS = ("nutpie", "pymc", "numpyro")
@@ -97,11 +97,11 @@ def calibrate(scenario, data: ObservedData, *, draws: int | None = None, tune: i
         Optional observed path table (DataFrame) or :class:`journeysim.inference.pathlik.PathCounts`
         covering the observed weeks: adds the likelihood of :mod:`journeysim.inference.pathlik` (nuts only).
     extend
-        When the chains agree but give too few effective draws (r-hat at most :data:`EXTEND_RHAT`,
-        no divergences, bulk ESS under 100 per chain), sample the compiled model once more with as
-        many draws as should reach it (at most :data:`EXTEND_MAX` times as many). ``None`` (default):
-        only when ``draws`` was not given (a default or the scenario's ``fit:`` should converge; draws
-        a caller asked for are kept). ``Fit.info["extended_from"]`` records the first run's draws.
+        When the chains agree (r-hat at most :data:`EXTEND_RHAT`) but give too few effective draws
+        or a few divergences, sample the compiled model once more with more draws or a higher target
+        acceptance (:func:`extension_settings`). ``None`` (default): only when ``draws`` was not given
+        (a default or the scenario's ``fit:`` should converge; draws a caller asked for are kept).
+        ``Fit.info["extended_from"]`` records the first run's settings and diagnostics.
 
     Returns
     -------
@@ -142,10 +142,12 @@ def calibrate(scenario, data: ObservedData, *, draws: int | None = None, tune: i
     summ, stats = convergence_diagnostics(idata, space.names)
     extended_from = None
     if method == "nuts" and compiled is not None and (settings_from["draws"] != "given" if extend is None else extend):
-        more = extension_draws(stats, draws)
-        if more:
-            announce_extension(chains, more, tune, stats["min_ess_bulk"])
-            extended_from, draws = draws, more
+        again = extension_settings(stats, draws, target_accept)
+        if again:
+            announce_extension(chains, again[0], tune, stats["min_ess_bulk"], stats["divergences"], again[1])
+            extended_from = {"draws": draws, "target_accept": target_accept, "min_ess_bulk": stats["min_ess_bulk"],
+                             "divergences": stats["divergences"]}
+            draws, target_accept = again
             idata = _nutpie(compiled, draws, tune, chains, seed, target_accept, progress)
             summ, stats = convergence_diagnostics(idata, space.names)
     seconds = time.perf_counter() - t0
@@ -191,28 +193,40 @@ def compile_nutpie(model):
         return nutpie.compile_pymc_model(model, backend="numba")
 
 
-#: Largest r-hat at which a fit short of effective draws is extended (above it, the chains disagree
-#: and more of the same draws rarely settles them: :func:`journeysim.inference.posterior.convergence_advice`).
+#: Largest r-hat at which a fit is sampled again (above it, the chains disagree and more of the same
+#: draws rarely settles them: :func:`journeysim.inference.posterior.convergence_advice` says what to do).
 EXTEND_RHAT = 1.03
-#: At most this many times the draws in an extension.
+#: At most this many times the draws in a second run.
 EXTEND_MAX = 4.0
+#: At most this share of divergent draws for a second run (a few: a higher target acceptance cures them).
+EXTEND_DIVERGENT = 0.01
 
 
-def extension_draws(stats: dict, draws: int) -> int:
-    """Draws per chain that should bring a fit short only of effective draws to 100 per chain (0: the
-    fit converged, or more draws would not help: divergences, or chains that disagree)."""
+def extension_settings(stats: dict, draws: int, target_accept: float) -> tuple[int, float] | None:
+    """Draws per chain and target acceptance of a second run that should converge, for a fit whose
+    chains agree but that fell short of 100 effective draws per chain or had a few divergences
+    (``None``: it converged, or a second run of the same kind would not help).
+
+    Too few effective draws: as many more as should reach them, with a margin of 25% (ESS grows
+    noisily), at least 1.5x and at most :data:`EXTEND_MAX` times as many, in hundreds. Divergences
+    (at most :data:`EXTEND_DIVERGENT` of the draws): the target acceptance halfway to 1.
+    """
     from journeysim.inference.posterior import ESS_PER_CHAIN
 
     need = ESS_PER_CHAIN * stats["chains"]
-    ess = float(stats["min_ess_bulk"])
-    if stats.get("converged") or stats.get("divergences", 0) or stats["max_rhat"] > EXTEND_RHAT or ess >= need:
-        return 0
-    factor = min(EXTEND_MAX, max(1.5, 1.25 * need / max(ess, 1.0)))  # (a margin: ESS grows noisily)
-    return int(np.ceil(factor * draws / 100.0) * 100)
+    ess, div = float(stats["min_ess_bulk"]), int(stats.get("divergences", 0))
+    if stats.get("converged") or stats["max_rhat"] > EXTEND_RHAT or div > EXTEND_DIVERGENT * draws * stats["chains"]:
+        return None
+    more = draws
+    if ess < need:
+        factor = min(EXTEND_MAX, max(1.5, 1.25 * need / max(ess, 1.0)))
+        more = int(np.ceil(factor * draws / 100.0) * 100)
+    accept = round(1.0 - (1.0 - target_accept) / 2.0, 4) if div else target_accept
+    return (more, accept) if (more, accept) != (draws, target_accept) else None
 
 
-def announce_extension(chains: int, draws: int, tune: int, ess: float) -> None:
-    """Called before an extension's sampling (the command line's progress display wraps it)."""
+def announce_extension(chains: int, draws: int, tune: int, ess: float, divergences: int, target_accept: float) -> None:
+    """Called before a second run's sampling (the command line's progress display wraps it)."""
 
 
 def _nutpie(compiled, draws, tune, chains, seed, target_accept, progress):
