@@ -10,6 +10,11 @@ calibrated fit covers ``0.9 n`` on average (binomial spread), and a systematic m
 (here it would be the twin's approximation of the agents, see ``tests/twin/test_twin.py``, or an
 unidentified parameter pulled by its prior).
 
+With a ``demand:`` section (``--scenarios funnel3_demand``), the seasonal terms, trend and
+controls are parameters like the others (``demand.season.sin1``, ``demand.trend``,
+``demand.control.promo``), and each harmonic's amplitude ``sqrt(sin_j^2 + cos_j^2)``
+(``demand.season.amplitude<j>``) is recorded the same way, from the draws.
+
 The model of a scenario is compiled once (``build_model(..., observed_as_data=True)``) and refitted
 per seed with ``compiled.with_data``; compile time and per-seed sampling time are reported apart.
 Scenarios with survey shares (binomial observations, e.g. retail) cannot swap their data and are
@@ -22,6 +27,8 @@ Usage::
     python experiments/recovery.py                                   # funnel3 and subscription, 5 seeds
     python experiments/recovery.py --scenarios funnel3 --seeds 3 --draws 300 --tune 300
     python experiments/recovery.py --scenarios retail --seeds 1
+    python experiments/recovery.py --scenarios funnel3_demand --seeds 20 --draws 300 --tune 300 \
+        --out experiments/results/recovery_demand.json
 """
 
 from __future__ import annotations
@@ -63,6 +70,18 @@ def regenerate(name: str, seed: int, directory: Path):
     return directory / f"{name}_observed.csv", truth
 
 
+def interval(x: np.ndarray, truth: float) -> dict:
+    """Posterior mean, sd, central 90% interval of draws ``x`` and whether it holds ``truth``."""
+    lo, hi = np.quantile(x, [0.05, 0.95])
+    return {"truth": truth, "mean": float(x.mean()), "sd": float(x.std()), "q05": float(lo), "q95": float(hi),
+            "covered": bool(lo <= truth <= hi), "z": float((x.mean() - truth) / max(x.std(), 1e-300))}
+
+
+def amplitudes(names: list[str]) -> list[int]:
+    """Harmonics ``j`` whose sine and cosine are both in ``names`` (their amplitude is recorded)."""
+    return [j for j in range(1, 7) if {f"demand.season.sin{j}", f"demand.season.cos{j}"} <= set(names)]
+
+
 def recover(name: str, seeds: list[int], draws: int, tune: int, chains: int, checkpoint=None) -> dict:
     import nutpie
 
@@ -93,13 +112,12 @@ def recover(name: str, seeds: list[int], draws: int, tune: int, chains: int, che
                                   progress_bar=False, target_accept=0.9, low_rank_modified_mass_matrix=True)
             sample_s = time.perf_counter() - t
             _, stats = convergence_diagnostics(idata, space.names)
-            params = {}
-            for n in free:
-                x = idata.posterior[n].values.reshape(-1)
-                lo, hi = np.quantile(x, [0.05, 0.95])
-                params[n] = {"truth": truth[n], "mean": float(x.mean()), "sd": float(x.std()), "q05": float(lo),
-                             "q95": float(hi), "covered": bool(lo <= truth[n] <= hi),
-                             "z": float((x.mean() - truth[n]) / max(x.std(), 1e-300))}
+            draws_of = {n: idata.posterior[n].values.reshape(-1) for n in free}
+            params = {n: interval(x, truth[n]) for n, x in draws_of.items()}
+            for j in amplitudes(free):
+                s, c = f"demand.season.sin{j}", f"demand.season.cos{j}"
+                params[f"demand.season.amplitude{j}"] = interval(np.hypot(draws_of[s], draws_of[c]),
+                                                                 float(np.hypot(truth[s], truth[c])))
             runs.append({"seed": seed, "simulate_seconds": sim_s, "sample_seconds": sample_s, **stats,
                          "parameters": params})
             if checkpoint is not None:
@@ -107,8 +125,9 @@ def recover(name: str, seeds: list[int], draws: int, tune: int, chains: int, che
             cov = sum(p["covered"] for p in params.values())
             print(f"  {name} seed {seed}: {sample_s:.0f} s sampling, max r-hat {stats['max_rhat']:.3f}, "
                   f"divergences {stats['divergences']}, truth in 90% interval for {cov}/{len(params)}", flush=True)
-    coverage = {n: float(np.mean([r["parameters"][n]["covered"] for r in runs])) for n in free}
-    mean_z = {n: float(np.mean([r["parameters"][n]["z"] for r in runs])) for n in free}
+    reported = list(runs[0]["parameters"])
+    coverage = {n: float(np.mean([r["parameters"][n]["covered"] for r in runs])) for n in reported}
+    mean_z = {n: float(np.mean([r["parameters"][n]["z"] for r in runs])) for n in reported}
     return {"scenario": f"{name}.yaml", "weeks": sc.weeks, "agents": sc.structure.agents, "seeds": seeds,
             "draws": draws, "tune": tune, "chains": chains, "compiled_once": swappable,
             "compile_seconds": compile_s, "sample_seconds": [r["sample_seconds"] for r in runs],
