@@ -26,6 +26,7 @@ Usage (from the repository root)::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -507,14 +508,31 @@ def markdown(res: dict, peer: dict | None) -> str:
     return "\n".join(lines)
 
 
+@functools.cache
+def near_optimum(name: str, seed: int, budget: float) -> float:
+    """Purchases of the world's best split of ``budget`` within :data:`MAX_CHANGE` of the baseline's."""
+    return make(name, seed=seed).true_optimum(budget, max_change=MAX_CHANGE)["purchases"]
+
+
+def regret_within_limit(res: dict, opt: dict) -> float:
+    """An optimiser's regret against the best split within the limit (% of baseline purchases): what
+    its model got wrong, apart from what keeping near the current mix costs."""
+    base_p = 100 * opt["true_gain_of_allocation"] / opt["true_gain_of_allocation_pct"] \
+        if opt["true_gain_of_allocation_pct"] else res["plans"][0]["baseline_purchases"]
+    plan_p = base_p + opt["true_gain_of_allocation"]
+    return 100 * (near_optimum(res["world"], res["seed"], float(opt["budget"])) - plan_p) / base_p
+
+
 def pooled(results: list[dict], peer_dir: Path | None = None) -> str:
     """Markdown table of the metrics pooled over every (world, seed) of this run, both tools."""
     lines = ["### pooled over the worlds", "",
              "| | journeysim | peer |", "|---|---:|---:|"]
-    tools = {"journeysim": [(r["plans"], r["optimizer"], r["fit"]["wall_seconds"]) for r in results]}
+    tools = {"journeysim": [(r["plans"], {**r["optimizer"], "near": regret_within_limit(r, r["optimizer"])},
+                             r["fit"]["wall_seconds"]) for r in results]}
     peers = [load_peer(r["world"], r["seed"], r, peer_dir) for r in results]
     if all(peers):
-        tools["peer"] = [(p["plans"], p["optimizer"], p["fit"]["fit_seconds"]) for p in peers]
+        tools["peer"] = [(p["plans"], {**p["optimizer"], "near": regret_within_limit(r, p["optimizer"])},
+                          p["fit"]["fit_seconds"]) for p, r in zip(peers, results)]
 
     def col(f):
         return " | ".join(f(tools[t]) for t in ("journeysim", "peer") if t in tools)
@@ -527,6 +545,8 @@ def pooled(results: list[dict], peer_dir: Path | None = None) -> str:
         "| 90% coverage | " + col(lambda v: f"{np.mean([r['covered'] for r in rows(v)]):.0%}") + " |",
         "| sign accuracy | " + col(lambda v: f"{np.mean([r['sign_right'] for r in rows(v)]):.0%}") + " |",
         "| mean optimiser regret % | " + col(lambda v: f"{np.mean([o['regret_pct'] for _, o, _ in v]):.2f}") + " |",
+        f"| mean regret against the best split within {MAX_CHANGE:.0%} of the current mix % | "
+        + col(lambda v: f"{np.mean([o['near'] for _, o, _ in v]):.2f}") + " |",
         "| optimised allocations that lose purchases in the true market | "
         + col(lambda v: f"{sum(o['true_gain_of_allocation'] < 0 for _, o, _ in v)}/{len(v)}") + " |",
         "| promised gain interval holds the true gain | "

@@ -252,11 +252,14 @@ class World:
         pat = np.where(tot > 0, base / np.where(tot > 0, tot, 1.0), 1.0 / self.n_plan)
         return pat  # (26, 4), each column sums to 1
 
-    def true_optimum(self, total_budget: float | None = None, n_starts: int = 6, seed: int = 0) -> dict:
+    def true_optimum(self, total_budget: float | None = None, n_starts: int = 6, seed: int = 0,
+                     max_change: float | None = None) -> dict:
         """Best split of ``total_budget`` (currency over the 26 plan weeks) across channels.
 
         Each channel keeps the baseline's weekly pattern, scaled; variables are channel shares.
-        Multi-start SLSQP on the simplex with a batched forward-difference gradient.
+        Multi-start SLSQP on the simplex with a batched forward-difference gradient. ``max_change``:
+        each share within ``1 -/+ max_change`` times the baseline's (the best an optimiser kept
+        near the current mix can do).
         """
         pat = self._pattern()
         base = self._baseline[:self.n_plan]
@@ -279,12 +282,16 @@ class World:
         rng = np.random.default_rng(seed)
         b_share = base.sum(axis=0) / base.sum()
         starts = [b_share, np.full(4, 0.25)] + list(rng.dirichlet(np.ones(4), size=max(0, n_starts - 2)))
+        lo, hi = np.zeros(4), np.ones(4)
+        if max_change is not None:
+            lo, hi = np.clip((1 - max_change) * b_share, 0, 1), np.clip((1 + max_change) * b_share, 0, 1)
+            starts = [b_share] + [lo + (hi - lo) * s for s in starts[2:]]  # (inside the box; SLSQP restores the sum)
         best = None
         cons = ({"type": "eq", "fun": lambda x: x.sum() - 1.0, "jac": lambda x: np.ones(4)},)
         for x0 in starts[:max(1, n_starts)]:
-            r = optimize.minimize(f, x0, jac=jac, method="SLSQP", bounds=[(0.0, 1.0)] * 4,
+            r = optimize.minimize(f, x0, jac=jac, method="SLSQP", bounds=list(zip(lo, hi)),
                                   constraints=cons, options={"maxiter": 200, "ftol": 1e-10})
-            x = np.clip(r.x, 0, None)
+            x = np.clip(r.x, lo, hi)
             x = x / x.sum()
             val = -f(x)
             if best is None or val > best[1]:

@@ -179,3 +179,16 @@ def test_true_optimum_beats_the_baseline_split():
     r = w.true_optimum(n_starts=2)
     assert r["gain"] >= 0 and abs(sum(r["shares"].values()) - 1) < 1e-9
     assert r["shares"]["display"] < 1e-6  # zero-effect channel gets nothing
+
+
+def test_true_optimum_within_a_limit_stays_near_the_baseline_split():
+    """With ``max_change=0.3`` every share lies within 70%-130% of the baseline's, the gain is at
+    least the baseline split's (zero) and at most the unlimited optimum's (tolerance 1e-6 of it)."""
+    w = world("latent_demand", 0)
+    free = w.true_optimum(n_starts=2)
+    near = w.true_optimum(n_starts=2, max_change=0.3)
+    for c, b in near["baseline_shares"].items():
+        assert 0.7 * b - 1e-9 <= near["shares"][c] <= 1.3 * b + 1e-9
+    assert abs(sum(near["shares"].values()) - 1) < 1e-9
+    assert -1e-6 * abs(free["gain"]) <= near["gain"] <= free["gain"] * (1 + 1e-6)
+    assert near["shares"]["display"] == pytest.approx(0.7 * near["baseline_shares"]["display"], rel=1e-3)
