@@ -44,6 +44,11 @@ def test_twin_matches_agents_funnel3():
     check_agreement(load_scenario(SCENARIOS / "funnel3.yaml"), R=8)
 
 
+def test_twin_matches_agents_with_demand_terms_on():
+    # funnel3_demand: seasonality, a trend and a promotion control at their true values, 78 weeks
+    check_agreement(load_scenario(SCENARIOS / "funnel3_demand.yaml"), R=8)
+
+
 # ---------------------------------------------------------------------------------------------
 # determinism and batching
 
