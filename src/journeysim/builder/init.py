@@ -327,14 +327,16 @@ def _set_effects(raw, tw, plan_spend) -> None:
             spec["effects"][e] = float(f"{MEDIA_SHARE * base / max(memory, 1e-9):.4g}") if memory > 0 else 0.0
 
 
-#: Base rates the fit learns (multipliers): the levers of awareness, conversion and repeat purchase.
-LEVER_RATES = ("rate.unaware->aware", "rate.considering->purchased", "rate.loyal->purchased")
-#: Also learned when the data measure awareness (a survey share): the base of consideration. With it
-#: fixed, whatever the solved level leaves unexplained falls to the channels that move consideration
-#: (on a test market with a display channel of little effect, cutting display was forecast at -18% of
-#: purchases against a truth of -1%; with the base learned, -4%). Without an awareness measure it
-#: trades off against the base of awareness (the shop CSV: min ESS 176 -> 102 in 2 x 1000 draws).
-SURVEYED_LEVER_RATES = ("rate.aware->considering",)
+#: Base rates the fit learns (multipliers): the levers of conversion and repeat purchase.
+LEVER_RATES = ("rate.considering->purchased", "rate.loyal->purchased")
+#: Also learned when a KPI measures awareness (a survey share): the bases of awareness and of
+#: consideration. With the base of consideration fixed, whatever the solved level leaves unexplained
+#: falls to the channels that move consideration (on a test market with a display channel of little
+#: effect, cutting display was forecast at -18% of purchases against a truth of -1%; with the base
+#: learned, -4%). Without an awareness measure, nothing in the data tells a base of awareness from
+#: the channels that raise it, and the fit mixes slowly (the shop CSV, 2 x 1000 draws: min bulk ESS
+#: 175 and a divergence with it, 326 and none without).
+SURVEYED_LEVER_RATES = ("rate.unaware->aware", "rate.aware->considering")
 
 
 def lean_priors(defaults: dict[str, str], scenario) -> dict[str, str]:
