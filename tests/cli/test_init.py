@@ -14,6 +14,7 @@ from journeysim.model.scenario import load_scenario
 CSVS = [(SCENARIOS / "data" / "shop_observed.csv", 300_000), (SCENARIOS / "data" / "retail_observed.csv", 2_000_000),
         (SCENARIOS / "data" / "subscription_observed.csv", 1_000_000),
         (SCENARIOS / "data" / "funnel3_observed.csv", 500_000),
+        (SCENARIOS / "data" / "funnel3_demand_observed.csv", 200_000),
         (REPO / "experiments" / "data" / "robyn_observed.csv", 5_000_000),
         (REPO / "experiments" / "data" / "meridian_funnel_observed.csv", 300_000_000)]
 
