@@ -77,3 +77,18 @@ def test_init_does_not_overwrite(tmp_path, capsys):
     assert main(["init", "--data", str(SCENARIOS / "data" / "shop_observed.csv"), "--population", "300000",
                  "--out", str(out)]) == 2
     assert out.read_text() == "mine" and "exists already" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_from_a_csv_to_a_report_in_two_commands(tmp_path):
+    """The README's second example on the shop CSV: ``init`` then ``plan`` with every default. The
+    fit converges (r-hat <= 1.01, bulk ESS >= 100 per chain, no divergences; a second run when
+    needed), and the forecast and the report are written. About 2 minutes on two cores."""
+    csv = SCENARIOS / "data" / "shop_observed.csv"
+    sc = tmp_path / "brand.yaml"
+    assert main(["init", "--data", str(csv), "--population", "300000", "--out", str(sc), "--quiet"]) == 0
+    out = tmp_path / "brand"
+    assert main(["plan", str(sc), "--out", str(out), "--quiet"]) == 0
+    fit = json.loads((out / "fit" / "fit.json").read_text())
+    assert fit["converged"] and fit["max_rhat"] <= 1.01 and fit["divergences"] == 0
+    assert (out / "report.html").exists() and (out / "summary.json").exists()
