@@ -188,3 +188,31 @@ def test_plans_set_controls_and_forecasts_say_so(tmp_path):
     promo.rename(columns={"control_promo": "control_promotion"}).to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(InputError, match="unknown demand control 'promotion'.*did you mean 'promo'"):
         forecast(hist, [str(tmp_path / "bad.csv")], horizon=13, tail=0)
+
+
+def test_holidays_follow_the_calendar_in_the_history_and_beyond(tmp_path):
+    """A holiday is 1 in the weeks whose middle falls in one of its ISO weeks of the year, every
+    year, also after the history (no column needed); its prior follows its sign."""
+    demand = {**DEMAND, "holidays": {"black_friday": {"weeks": [47], "sign": "positive", "value": 0.3},
+                                     "christmas": {"weeks": [50, 51], "value": 0.2}}}
+    sc = shop(tmp_path, demand=demand)
+    d = sc.structure.demand
+    assert d.names[-2:] == ("demand.holiday.black_friday", "demand.holiday.christmas")
+    np.testing.assert_array_equal(sc.params.demand[-2:], [0.3, 0.2])
+    weeks = np.arange(160)
+    X = d.design(weeks)
+    iso = np.array([(d.start + dt.timedelta(days=7 * int(w) + 3)).isocalendar()[1] for w in weeks])
+    np.testing.assert_array_equal(X[:, -2], iso == 47)
+    np.testing.assert_array_equal(X[:, -1], np.isin(iso, [50, 51]))
+    assert X[:, -2].sum() == 3 and X[:, -1].sum() == 6  # three years of weeks from January 2025
+    from journeysim.inference.priors import demand_priors
+
+    pri = demand_priors(sc)
+    assert pri["demand.holiday.black_friday"] == "halfnormal(0.3)"
+    assert pri["demand.holiday.christmas"] == "normal(0.2, 0.3)"
+    assert "in the same weeks of the year" in d.forecast_note()
+
+
+def test_a_week_of_the_year_out_of_range_is_named(tmp_path):
+    with pytest.raises(InputError, match="demand.holidays.peak.weeks.*54 is not a week of the year"):
+        shop(tmp_path, demand={**DEMAND, "holidays": {"peak": {"weeks": [54]}}})

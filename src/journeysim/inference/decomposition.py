@@ -33,6 +33,8 @@ def _parts(scenario) -> list[tuple[str, str, object]]:
         out += [(label, "demand", idx) for label, idx in groups if idx]
         for c in d.controls:
             out.append((c, "demand", [names.index(f"demand.control.{c}")]))
+        for h in d.holidays:
+            out.append((h.replace("_", " "), "demand", [names.index(f"demand.holiday.{h}")]))
     for k, c in enumerate(st.channels):
         out.append((c, "channel", k))
     return out

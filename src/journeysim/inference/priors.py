@@ -239,8 +239,8 @@ def default_priors(scenario) -> dict[str, str]:
 
 def demand_priors(scenario) -> dict[str, str]:
     """Priors of the ``demand:`` section's coefficients, as that section states them: a normal
-    around the scenario's value for seasonality, trend and free controls; a half-normal on the
-    side the control's ``sign`` names."""
+    around the scenario's value for seasonality, trend and free controls and holidays; a half-normal
+    on the side a control's or holiday's ``sign`` names."""
     d = scenario.structure.demand
     spec = scenario.spec.demand
     if d is None or spec is None:
@@ -253,11 +253,12 @@ def demand_priors(scenario) -> dict[str, str]:
         out[name] = f"normal({values[j]:.6g}, {sd:.6g})"
     for k in range(1, d.latent_knots + 1):
         out[f"demand.latent.{k}"] = "normal(0, 1)"  # a standard step of the random walk
-    for c, sign in zip(d.controls, d.signs):
-        sd = spec.controls[c].prior_sd
-        j = d.names.index(f"demand.control.{c}")
-        out[f"demand.control.{c}"] = {"positive": f"halfnormal({sd:.6g})", "negative": f"neghalfnormal({sd:.6g})",
-                                      "free": f"normal({values[j]:.6g}, {sd:.6g})"}[sign]
+    signed = [(f"demand.control.{c}", sign, spec.controls[c].prior_sd) for c, sign in zip(d.controls, d.signs)]
+    signed += [(f"demand.holiday.{h}", sign, spec.holidays[h].prior_sd) for h, sign in zip(d.holidays, d.holiday_signs)]
+    for name, sign, sd in signed:
+        value = values[d.names.index(name)]
+        out[name] = {"positive": f"halfnormal({sd:.6g})", "negative": f"neghalfnormal({sd:.6g})",
+                     "free": f"normal({value:.6g}, {sd:.6g})"}[sign]
     return out
 
 

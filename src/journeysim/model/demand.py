@@ -6,13 +6,16 @@ those into a purchase stage) by
     m(t) = exp( sum_j (a_j sin(2 pi j y_t) + b_j cos(2 pi j y_t))   yearly seasonality, order J
                 + c * (t - t_mid) / 52.18                           trend, per year
                 + sum_x g_x z_x(t)                                   controls, per standard deviation
+                + sum_h k_h 1[iso week of t in W_h]                  holidays, the same weeks every year
                 + l(t) )                                             latent demand (optional)
 
 where ``y_t`` is the calendar year-fraction of week ``t``'s middle (so a cycle fitted on 2023-2024
 continues into 2025 on the same dates), ``t_mid`` the middle of the scenario's horizon, and
 ``z_x`` a control column of the observed CSV standardised over the history (a price index, a
-competitor promotion flag, a holiday flag, a category demand index). The coefficients are
-parameters like any other (``demand.season.sin1``, ``demand.trend``, ``demand.control.price``):
+competitor promotion flag, a holiday flag, a category demand index). A holiday ``h`` is a set of ISO weeks of the year ``W_h`` (Black Friday's week, the
+two weeks before Christmas), read from the calendar, so it recurs in every forecast without a
+column. The coefficients are parameters like any other (``demand.season.sin1``, ``demand.trend``,
+``demand.control.price``, ``demand.holiday.black_friday``):
 the scenario gives their values (zero by default) and calibration learns them. The optional latent
 demand ``l(t)`` is a random walk on the log scale for what nothing observed explains: a knot every
 ``every`` weeks, linear between knots, standard-normal steps (``demand.latent.1`` ...) scaled to
@@ -67,6 +70,9 @@ class Demand:
     mean: np.ndarray
     sd: np.ndarray
     level: np.ndarray
+    holidays: tuple[str, ...] = ()  # names of the holiday terms
+    holiday_weeks: tuple[tuple[int, ...], ...] = ()  # each one's ISO weeks of the year
+    holiday_signs: tuple[str, ...] = ()
     latent_sd: float = 0.0  # weekly sd of the latent log-level's random walk (0: no latent demand)
     latent_every: int = 4  # weeks between its knots
     future: int = 0  # knots after the horizon's (a forecast's random continuation; not parameters)
@@ -85,6 +91,7 @@ class Demand:
         if self.trend:
             out.append("demand.trend")
         out += [f"demand.control.{c}" for c in self.controls]
+        out += [f"demand.holiday.{h}" for h in self.holidays]
         out += [f"demand.latent.{k}" for k in range(1, self.latent_knots + 1)]
         return tuple(out)
 
@@ -106,6 +113,8 @@ class Demand:
             parts.append("the trend goes on")
         if self.latent_sd > 0:
             parts.append("the latent demand goes on as a random walk (its spread widens the intervals)")
+        if self.holidays:
+            parts.append(f"{', '.join(self.holidays)} in the same weeks of the year")
         if self.controls:
             parts.append(f"{', '.join(self.controls)} held at {'their' if len(self.controls) > 1 else 'its'} "
                          f"mean of the last {RECENT_WEEKS} weeks")
@@ -127,6 +136,10 @@ class Demand:
             z = np.where(inside[:, None], self.table[np.clip(idx, 0, max(self.table.shape[0] - 1, 0))]
                          if self.table.shape[0] else 0.0, self.level[None, :])
             cols += list(z.T)
+        if self.holidays:
+            middle = self.start.toordinal() + 7 * w.astype(int) + 3
+            iso = np.array([dt.date.fromordinal(int(o)).isocalendar()[1] for o in middle])
+            cols += [np.isin(iso, weeks).astype(float) for weeks in self.holiday_weeks]
         n = self.latent_knots + self.future
         if n:
             # step k moves the log-level linearly between knots k - 1 and k: a piecewise-linear random walk
@@ -212,11 +225,14 @@ def compile_demand(spec, journey, horizon: int, start: dt.date, base_dir: Path |
     if ds.trend is not None:
         values.append(ds.trend.value)
     values += [c.value for c in ds.controls.values()]
+    values += [h.value for h in ds.holidays.values()]
     controls = tuple(ds.controls)
     d = Demand(edges=edges, start=start, horizon=horizon, order=order, trend=ds.trend is not None,
                controls=controls, signs=tuple(c.sign for c in ds.controls.values()),
                table=np.zeros((0, len(controls))), mean=np.zeros(len(controls)), sd=np.ones(len(controls)),
-               level=np.zeros(len(controls)), latent_sd=ds.latent.sd if ds.latent else 0.0,
+               level=np.zeros(len(controls)), holidays=tuple(ds.holidays),
+               holiday_weeks=tuple(tuple(h.weeks) for h in ds.holidays.values()),
+               holiday_signs=tuple(h.sign for h in ds.holidays.values()), latent_sd=ds.latent.sd if ds.latent else 0.0,
                latent_every=ds.latent.every if ds.latent else 4)
     values += [0.0] * d.latent_knots
     if controls and spec.data and base_dir is not None:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from journeysim.errors import did_you_mean
 
-__all__ = ['MAX_AGENTS', 'Strict', 'MarketSpec', 'JourneySpec', 'PersonaSpec', 'TargetingSpec', 'ChannelSpec', 'WordOfMouthSpec', 'PlanSpec', 'EventSpec', 'SeasonalitySpec', 'TrendSpec', 'ControlSpec', 'LatentSpec', 'DemandSpec', 'LiftTestSpec', 'ObservationSpec', 'FitSpec', 'ScenarioSpec']
+__all__ = ['MAX_AGENTS', 'Strict', 'MarketSpec', 'JourneySpec', 'PersonaSpec', 'TargetingSpec', 'ChannelSpec', 'WordOfMouthSpec', 'PlanSpec', 'EventSpec', 'SeasonalitySpec', 'TrendSpec', 'ControlSpec', 'HolidaySpec', 'LatentSpec', 'DemandSpec', 'LiftTestSpec', 'ObservationSpec', 'FitSpec', 'ScenarioSpec']
 
 
 #: Most agents a scenario may ask for (the engine keeps ~34 bytes per agent plus its outputs; the
@@ -266,6 +266,25 @@ class ControlSpec(Strict):
     value: float = Field(0.0, description="the scenario's log effect per standard deviation of the control")
 
 
+class HolidaySpec(Strict):
+    """Weeks of the year when demand jumps or dips (Black Friday, the weeks before Christmas, a local
+    festival): a 0/1 term from the calendar, the same weeks every year, in the history and beyond it."""
+
+    weeks: list[int] = Field(min_length=1, description="ISO weeks of the year it covers (1-53), every year")
+    sign: Literal["positive", "negative", "free"] = Field(
+        "free", description="direction the effect must have (positive: more demand in those weeks)")
+    prior_sd: float = Field(0.3, gt=0, description="prior standard deviation of the log effect in those weeks")
+    value: float = Field(0.0, description="the scenario's log effect in those weeks")
+
+    @field_validator("weeks")
+    @classmethod
+    def _weeks_of_the_year(cls, v):
+        bad = [w for w in v if not 1 <= w <= 53]
+        if bad:
+            raise ValueError(f"{bad[0]} is not a week of the year (ISO weeks run from 1 to 53)")
+        return sorted(set(v))
+
+
 class LatentSpec(Strict):
     """A slowly varying latent demand: a random walk of the log-level."""
 
@@ -280,6 +299,7 @@ class DemandSpec(Strict):
     seasonality: SeasonalitySpec | None = None
     trend: TrendSpec | None = None
     controls: dict[str, ControlSpec] = Field(default_factory=dict, description="CSV column -> control")
+    holidays: dict[str, HolidaySpec] = Field(default_factory=dict, description="name -> weeks of the year")
     latent: LatentSpec | None = Field(None, description="a latent random-walk demand for what nothing observed explains")
 
 
