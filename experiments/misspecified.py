@@ -99,7 +99,11 @@ PRIORS = {
 }
 
 
-def demand_section(history: pd.DataFrame, latent: bool = False) -> dict:
+#: The retail calendar an analyst marks (ISO weeks): Black Friday's week and the two before Christmas.
+HOLIDAYS = {"black_friday": {"weeks": [47], "sign": "positive"}, "christmas": {"weeks": [50, 51], "sign": "positive"}}
+
+
+def demand_section(history: pd.DataFrame, latent: bool = False, holidays: bool = False) -> dict:
     """The ``demand:`` a user writes for a weekly CSV (``--demand``): yearly seasonality of order 2 and
     a trend on consideration and purchases, and the CSV's promotion and price columns as controls
     (promotions raise demand, price lowers it)."""
@@ -110,7 +114,8 @@ def demand_section(history: pd.DataFrame, latent: bool = False) -> dict:
         controls["price_index"] = {"sign": "negative"}
     return {"transitions": ["aware->considering", "considering->purchased", "loyal->purchased", "advocate->purchased"],
             "seasonality": {"order": 2}, "trend": {}, **({"controls": controls} if controls else {}),
-            **({"latent": {"sd": 0.03, "every": 4}} if latent else {})}
+            **({"latent": {"sd": 0.03, "every": 4}} if latent else {}),
+            **({"holidays": HOLIDAYS} if holidays else {})}
 
 
 LIFT_WEEKS, LIFT_WINDOW, LIFT_SHARE = (60, 67), 4, 0.2
@@ -159,7 +164,8 @@ def scenario_dict(name: str, history: pd.DataFrame, csv_name: str, rates: dict, 
              "likelihood": lik},
         ],
         "priors": dict(PRIORS),
-        **({"demand": demand_section(history, latent=demand == "latent")} if demand else {}),
+        **({"demand": demand_section(history, latent="latent" in str(demand), holidays="holidays" in str(demand))}
+           if demand else {}),
         **({"lift_tests": [{k: v for k, v in t.items() if not k.startswith("_")} for t in lifts]} if lifts else {}),
     }
 
@@ -567,6 +573,8 @@ def main(argv=None) -> int:
     ap.add_argument("--demand", action="store_true",
                     help="give the scenario a demand: section (seasonality, trend, the CSV's controls)")
     ap.add_argument("--latent", action="store_true", help="with --demand: add a latent random-walk demand")
+    ap.add_argument("--holidays", action="store_true",
+                    help="with --demand: mark Black Friday's week and the two before Christmas (demand.holidays)")
     ap.add_argument("--lift", choices=CHANNELS, default=None,
                     help="give the scenario a measured geo holdout of this channel (lift_tests:)")
     ap.add_argument("--likelihood", choices=("negbin", "ar1"), default="negbin",
@@ -582,6 +590,7 @@ def main(argv=None) -> int:
              f"--tune {args.tune} --chains {args.chains}"
              + (f" --target-accept {args.target_accept}" if args.target_accept else "")
              + (" --demand" if args.demand else "") + (" --latent" if args.latent else "")
+             + (" --holidays" if args.holidays else "")
              + (f" --lift {args.lift}" if args.lift else "")
              + (f" --likelihood {args.likelihood}" if args.likelihood != "negbin" else "") + "`; "
              "deltas are total purchases over the 34 forecast weeks vs the world's baseline; errors in % of the "
@@ -594,7 +603,8 @@ def main(argv=None) -> int:
                 res = json.loads(path.read_text())
             else:
                 res = run_world(name, seed, args.draws, args.tune, args.chains, args.out, args.target_accept,
-                                "latent" if args.latent else args.demand, args.lift, args.likelihood, args.scenarios)
+                                "_".join(k for k in ("latent", "holidays") if getattr(args, k)) or args.demand,
+                                args.lift, args.likelihood, args.scenarios)
                 path.write_text(json.dumps(res, indent=1))
             results.append(res)
             md = markdown(res, load_peer(name, seed, res, args.peer))
