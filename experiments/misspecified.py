@@ -93,7 +93,6 @@ PRIORS = {
     "saturation.display": "gamma(3, 2)",
     "carryover.tv": "beta(8, 2)",
     "rate.unaware->aware": "lognormal(1, 0.5)",
-    "rate.aware->considering": "lognormal(1, 0.5)",
     "rate.considering->purchased": "lognormal(1, 0.5)",
     "rate.loyal->purchased": "lognormal(1, 0.5)",
 }
@@ -342,7 +341,7 @@ def _shown(path: Path) -> str:
 
 def run_world(name: str, seed: int, draws: int, tune: int, chains: int, out: Path,
               target_accept: float | None = None, demand: bool | str = False, lift: str | None = None,
-              likelihood: str = "negbin", scenarios: Path = SCENARIOS) -> dict:
+              likelihood: str = "negbin", scenarios: Path = SCENARIOS, reuse: bool = False) -> dict:
     import journeysim as js
 
     world = make(name, seed=seed)
@@ -362,12 +361,19 @@ def run_world(name: str, seed: int, draws: int, tune: int, chains: int, out: Pat
     extra = [c for c in world.history().columns if c in world.controls and c not in declared]
     data = js.read_observed(scenarios / f"{name}_history.csv", sc, ignore_columns=tuple(extra))
 
-    print(f"  fitting ({chains} x {draws} draws, {tune} tune)...", flush=True)
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = js.calibrate(sc, data, draws=draws, tune=tune, chains=chains, seed=seed, target_accept=target_accept)
-    fit_seconds = time.perf_counter() - t0
+    saved = out / f"{name}_seed{seed}_fit"
+    if reuse and (saved / "posterior.nc").exists():  # (the same scenario, written again from the same code)
+        print(f"  reusing the fit in {saved}", flush=True)
+        fit = js.load_fit(saved, sc)
+        fit_seconds = json.loads((out / f"{name}_seed{seed}.json").read_text())["fit"]["wall_seconds"]
+    else:
+        print(f"  fitting ({chains} x {draws} draws, {tune} tune)...", flush=True)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = js.calibrate(sc, data, draws=draws, tune=tune, chains=chains, seed=seed,
+                               target_accept=target_accept)
+        fit_seconds = time.perf_counter() - t0
     info = {k: fit.info.get(k) for k in ("max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "sampler",
                                          "seconds")}
     info.update({"wall_seconds": fit_seconds, "converged": bool(fit.converged)})
@@ -375,7 +381,8 @@ def run_world(name: str, seed: int, draws: int, tune: int, chains: int, out: Pat
           f"min ESS {info['min_ess_bulk']}, converged {fit.converged}", flush=True)
     posterior_means = {v: float(fit.posterior[v].mean()) for v in fit.posterior.data_vars
                        if fit.posterior[v].ndim == 2 and not v.endswith("__")}
-    fit.save(out / f"{name}_seed{seed}_fit")  # posterior.nc, diagnostics.csv, fit.json
+    if not (reuse and (saved / "posterior.nc").exists()):
+        fit.save(saved)  # posterior.nc, diagnostics.csv, fit.json
     in_sample = in_sample_fit(js, sc, fit, data)
     print("  in-sample R^2 (posterior-mean expected vs observed): "
           + ", ".join(f"{k} {v['r2']:.2f}" for k, v in in_sample.items()), flush=True)
@@ -582,6 +589,8 @@ def main(argv=None) -> int:
     ap.add_argument("--scenarios", type=Path, default=SCENARIOS,
                     help="where the scenarios and history CSVs are written (two runs at once need two)")
     ap.add_argument("--report-only", action="store_true", help="rebuild summary.md from the JSON files in --out")
+    ap.add_argument("--reuse-fits", action="store_true",
+                    help="load the posterior a run saved in --out instead of fitting again (forecasts and optimiser anew)")
     ap.add_argument("--peer", type=Path, default=PEER, help="PyMC-Marketing's results (experiments/peer_mmm.py --out)")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -604,7 +613,7 @@ def main(argv=None) -> int:
             else:
                 res = run_world(name, seed, args.draws, args.tune, args.chains, args.out, args.target_accept,
                                 "_".join(k for k in ("latent", "holidays") if getattr(args, k)) or args.demand,
-                                args.lift, args.likelihood, args.scenarios)
+                                args.lift, args.likelihood, args.scenarios, args.reuse_fits)
                 path.write_text(json.dumps(res, indent=1))
             results.append(res)
             md = markdown(res, load_peer(name, seed, res, args.peer))
