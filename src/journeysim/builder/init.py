@@ -332,9 +332,9 @@ LEVER_RATES = ("rate.considering->purchased", "rate.loyal->purchased")
 #: Also learned when a KPI measures awareness (a survey share): the base of awareness. Without an
 #: awareness measure nothing in the data tells it from the channels that raise awareness, and the fit
 #: mixes slowly (the shop CSV, 2 x 1000 draws: min bulk ESS 175 and a divergence with it, 326 and none
-#: without). Learning the base of consideration too was measured and not adopted: on 14 fits of the
-#: test markets (experiments/RESULTS.md), error 3.50% of baseline purchases against 3.29%, coverage
-#: 40% against 48%.
+#: without). Learning the base of consideration too was measured and not adopted: on the test markets
+#: (15 fits, experiments/RESULTS.md), error 3.52% of baseline purchases against 3.30%, coverage 42%
+#: against 50%.
 SURVEYED_LEVER_RATES = ("rate.unaware->aware",)
 
 
