@@ -112,6 +112,38 @@ def _control_notes(fc) -> list[str]:
     return [f"demand controls set by plans ({set_by}); the other plans hold them at their recent level"] if set_by else []
 
 
+#: A plan's mean weekly spend on a channel below this share of the lowest week the history ran, or
+#: above this multiple of the highest, is read off the response curve where no data were.
+EXTRAPOLATION = (0.5, 1.5)
+
+
+def extrapolation_notes(fc, data, currency=None) -> list[str]:
+    """Plans that run a channel far outside the weekly spend the history ran: their forecast rests
+    on the response curve's form (saturation, carry-over), not on data, and is less sure than its
+    interval says (on the test markets, cutting a channel the history always ran was the largest
+    error; experiments/RESULTS.md)."""
+    import numpy as np
+
+    from journeysim._util.format import money
+
+    H = int(fc.attrs.get("horizon_weeks", fc.sizes["time"]))
+    hist = np.asarray(data.plan.spend, float)  # (weeks, channels) of the observed history
+    notes = []
+    for p in fc.plan.values:
+        if p == "baseline":
+            continue
+        weekly = fc.weekly_spend.sel(plan=p).isel(time=slice(0, H)).mean("time")
+        for j, c in enumerate(fc.channel.values):
+            lo, hi, x = float(hist[:, j].min()), float(hist[:, j].max()), float(weekly.sel(channel=c))
+            if hi <= 0:
+                continue
+            if x < EXTRAPOLATION[0] * lo or x > EXTRAPOLATION[1] * hi:
+                notes.append(f"plan '{p}' runs {c} at {money(x, currency)} a week, where the history ran it between "
+                             f"{money(lo, currency)} and {money(hi, currency)}: its forecast rests on the response "
+                             "curve's form more than on data, and is less sure than its interval says")
+    return notes
+
+
 def _identification_warnings(sc, fit, data) -> list[str]:
     """Notes under a forecast: channels whose effect the data barely pin down (none for a fit without
     a prior space), and what the forecast assumes of demand beyond the history."""
@@ -360,7 +392,8 @@ def cmd_forecast(args) -> int:
     cmp = compare(fc) if fc.sizes["plan"] > 1 else None
     contrib = _contributions(sc, fit, data, fc, max_draws=args.draws) if args.engine == "twin" else None
     _write_forecast(fc, cmp, Path(args.out), args.quiet, args.metric,
-                    notes + _identification_warnings(sc, fit, data) + _control_notes(fc), sc.spec.currency, contrib)
+                    notes + _identification_warnings(sc, fit, data) + extrapolation_notes(fc, data, sc.spec.currency)
+                    + _control_notes(fc), sc.spec.currency, contrib)
     return 0
 
 
@@ -531,8 +564,8 @@ def cmd_plan(args) -> int:
     fc = forecast(sc, fit, data, plans, horizon=args.horizon, tail=args.tail, max_draws=args.draws,
                   allow_unconverged=args.allow_unconverged)
     _write_forecast(fc, compare(fc), out, args.quiet, args.metric,
-                    notes + _identification_warnings(sc, fit, data) + _control_notes(fc),
-                    sc.spec.currency, _contributions(sc, fit, data, fc, max_draws=args.draws))
+                    notes + _identification_warnings(sc, fit, data) + extrapolation_notes(fc, data, sc.spec.currency)
+                    + _control_notes(fc), sc.spec.currency, _contributions(sc, fit, data, fc, max_draws=args.draws))
     if args.report:
         from journeysim.cli.report import write_report
 
