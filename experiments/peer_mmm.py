@@ -331,22 +331,6 @@ def optimize_peer(fit: PeerFit, history: pd.DataFrame, baseline_df: pd.DataFrame
 # scoring against the worlds
 
 
-def score_optimum(world, opt: dict, true_opt: dict) -> dict:
-    """An optimiser's recommendation scored by the world: its true gain, regret against the true
-    optimum (% of baseline purchases), and whether the promised gain's 90% interval holds the truth."""
-    truth_opt = world.truth(opt.pop("plan"))
-    base_p = truth_opt["purchases"]["baseline"]
-    opt.update({"true_gain_of_allocation": truth_opt["delta_purchases"],
-                "true_gain_of_allocation_pct": truth_opt["pct_purchases"],
-                "true_optimum_shares": true_opt["shares"], "true_optimum_gain": true_opt["gain"],
-                "true_optimum_gain_pct": true_opt["gain_pct"],
-                "regret": true_opt["purchases"] - truth_opt["purchases"]["plan"],
-                "regret_pct": 100 * (true_opt["purchases"] - truth_opt["purchases"]["plan"]) / base_p,
-                "promised_covers_true": bool(opt["promised_gain"]["lo90"] <= truth_opt["delta_purchases"]
-                                             <= opt["promised_gain"]["hi90"])})
-    return opt
-
-
 def run_world(name: str, seed: int, draws: int, tune: int, chains: int) -> dict:
     """Fit, forecast every plan, optimise, and score everything against the world's truth."""
     from experiments.worlds import make
@@ -380,8 +364,9 @@ def run_world(name: str, seed: int, draws: int, tune: int, chains: int) -> dict:
 
     budget = float(baseline[SPEND].to_numpy(dtype=float)[:N_PLAN].sum())
     true_opt = world.true_optimum(budget)
-    opt = score_optimum(world, optimize_peer(fit, history, baseline, budget), true_opt)
-    limited = score_optimum(world, optimize_peer(fit, history, baseline, budget, max_change=MAX_CHANGE), true_opt)
+    opt, limited = (optimize_peer(fit, history, baseline, budget, max_change=m) for m in (None, MAX_CHANGE))
+    for o in (opt, limited):
+        o.update(world.score_allocation(o.pop("plan"), o["promised_gain"], true_opt))
 
     err = np.array([r["error_pct"] for r in rows])
     summary = {"mae_pct": float(np.mean(np.abs(err))), "coverage_90": float(np.mean([r["covered"] for r in rows])),

@@ -310,6 +310,18 @@ class World:
             "gain_pct": float(100 * (opt_p - same_budget_baseline) / same_budget_baseline),
         }
 
+    def score_allocation(self, plan: pd.DataFrame, promised: dict, true_opt: dict) -> dict:
+        """An optimiser's recommended ``plan`` scored by the truth: its true gain, its regret against
+        ``true_opt`` (:meth:`true_optimum`; in % of baseline purchases), and whether the promised
+        gain's 90% interval (``promised``: ``lo90``, ``hi90``) holds the true gain."""
+        t = self.truth(plan)
+        regret = true_opt["purchases"] - t["purchases"]["plan"]
+        return {"true_gain_of_allocation": t["delta_purchases"], "true_gain_of_allocation_pct": t["pct_purchases"],
+                "true_optimum_shares": true_opt["shares"], "true_optimum_gain": true_opt["gain"],
+                "true_optimum_gain_pct": true_opt["gain_pct"],
+                "regret": regret, "regret_pct": 100 * regret / t["purchases"]["baseline"],
+                "promised_covers_true": bool(promised["lo90"] <= t["delta_purchases"] <= promised["hi90"])}
+
     def history(self) -> pd.DataFrame:
         """The observed weekly data as the brand has it (noisy KPIs, reported impressions)."""
         if self._history_df is not None:

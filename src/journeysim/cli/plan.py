@@ -128,19 +128,17 @@ def extrapolation_notes(fc, data, currency=None) -> list[str]:
 
     H = int(fc.attrs.get("horizon_weeks", fc.sizes["time"]))
     hist = np.asarray(data.plan.spend, float)  # (weeks, channels) of the observed history
+    lo, hi = hist.min(axis=0), hist.max(axis=0)
+    weekly = fc.weekly_spend.isel(time=slice(0, H)).mean("time").transpose("plan", "channel")
     notes = []
-    for p in fc.plan.values:
+    for p, x in zip(fc.plan.values, weekly.values):
         if p == "baseline":
             continue
-        weekly = fc.weekly_spend.sel(plan=p).isel(time=slice(0, H)).mean("time")
-        for j, c in enumerate(fc.channel.values):
-            lo, hi, x = float(hist[:, j].min()), float(hist[:, j].max()), float(weekly.sel(channel=c))
-            if hi <= 0:
-                continue
-            if x < EXTRAPOLATION[0] * lo or x > EXTRAPOLATION[1] * hi:
-                notes.append(f"plan '{p}' runs {c} at {money(x, currency)} a week, where the history ran it between "
-                             f"{money(lo, currency)} and {money(hi, currency)}: its forecast rests on the response "
-                             "curve's form more than on data, and is less sure than its interval says")
+        for j in np.flatnonzero((hi > 0) & ((x < EXTRAPOLATION[0] * lo) | (x > EXTRAPOLATION[1] * hi))):
+            notes.append(f"plan '{p}' runs {fc.channel.values[j]} at {money(x[j], currency)} a week, where the "
+                         f"history ran it between {money(lo[j], currency)} and {money(hi[j], currency)}: its "
+                         "forecast rests on the response curve's form more than on data, and is less sure than "
+                         "its interval says")
     return notes
 
 

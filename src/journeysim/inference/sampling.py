@@ -19,7 +19,7 @@ import numpy as np
 
 from journeysim.errors import InputError, JourneysimWarning
 from journeysim.inference.likelihood import build_model
-from journeysim.inference.posterior import Fit, convergence_advice, convergence_diagnostics
+from journeysim.inference.posterior import ESS_PER_CHAIN, Fit, convergence_advice, convergence_diagnostics
 from journeysim.inference.priors import build_space, check_coords
 from journeysim.io.observed import ObservedData
 
@@ -211,8 +211,6 @@ def extension_settings(stats: dict, draws: int, target_accept: float) -> tuple[i
     noisily), at least 1.5x and at most :data:`EXTEND_MAX` times as many, in hundreds. Divergences
     (at most :data:`EXTEND_DIVERGENT` of the draws): the target acceptance halfway to 1.
     """
-    from journeysim.inference.posterior import ESS_PER_CHAIN
-
     need = ESS_PER_CHAIN * stats["chains"]
     ess, div = float(stats["min_ess_bulk"]), int(stats.get("divergences", 0))
     if stats.get("converged") or stats["max_rhat"] > EXTEND_RHAT or div > EXTEND_DIVERGENT * draws * stats["chains"]:
