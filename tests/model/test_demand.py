@@ -216,3 +216,12 @@ def test_holidays_follow_the_calendar_in_the_history_and_beyond(tmp_path):
 def test_a_week_of_the_year_out_of_range_is_named(tmp_path):
     with pytest.raises(InputError, match="demand.holidays.peak.weeks.*54 is not a week of the year"):
         shop(tmp_path, demand={**DEMAND, "holidays": {"peak": {"weeks": [54]}}})
+
+
+def test_iso_weeks_of_the_calendar_are_those_of_the_standard_library():
+    """Every day from 1999 to 2031 (years with week 53, years starting on each weekday)."""
+    from journeysim.model.demand import _iso_week
+
+    days = np.arange(dt.date(1999, 12, 20).toordinal(), dt.date(2031, 1, 10).toordinal())
+    want = [dt.date.fromordinal(int(o)).isocalendar()[1] for o in days]
+    np.testing.assert_array_equal(_iso_week(days), want)

@@ -12,9 +12,9 @@ those into a purchase stage) by
 where ``y_t`` is the calendar year-fraction of week ``t``'s middle (so a cycle fitted on 2023-2024
 continues into 2025 on the same dates), ``t_mid`` the middle of the scenario's horizon, and
 ``z_x`` a control column of the observed CSV standardised over the history (a price index, a
-competitor promotion flag, a holiday flag, a category demand index). A holiday ``h`` is a set of ISO weeks of the year ``W_h`` (Black Friday's week, the
-two weeks before Christmas), read from the calendar, so it recurs in every forecast without a
-column. The coefficients are parameters like any other (``demand.season.sin1``, ``demand.trend``,
+competitor promotion flag, a holiday flag, a category demand index). A holiday ``h`` is a set
+of ISO weeks of the year ``W_h`` (Black Friday's week, the two weeks before Christmas), read from
+the calendar, so it recurs in every forecast without a column. The coefficients are parameters like any other (``demand.season.sin1``, ``demand.trend``,
 ``demand.control.price``, ``demand.holiday.black_friday``):
 the scenario gives their values (zero by default) and calibration learns them. The optional latent
 demand ``l(t)`` is a random walk on the log scale for what nothing observed explains: a knot every
@@ -137,8 +137,7 @@ class Demand:
                          if self.table.shape[0] else 0.0, self.level[None, :])
             cols += list(z.T)
         if self.holidays:
-            middle = self.start.toordinal() + 7 * w.astype(int) + 3
-            iso = np.array([dt.date.fromordinal(int(o)).isocalendar()[1] for o in middle])
+            iso = _iso_week(self.start.toordinal() + 7 * w.astype(np.int64) + 3)  # (of each week's middle)
             cols += [np.isin(iso, weeks).astype(float) for weeks in self.holiday_weeks]
         n = self.latent_knots + self.future
         if n:
@@ -192,6 +191,15 @@ class Demand:
             if c in raw:
                 new[first_week:first_week + len(raw[c]), j] = (np.asarray(raw[c], float) - self.mean[j]) / self.sd[j]
         return replace(self, table=new)
+
+
+def _iso_week(ordinals: np.ndarray) -> np.ndarray:
+    """ISO week numbers of proleptic Gregorian day ordinals (as ``date.isocalendar()[1]``, vectorised):
+    the week of a day is that of its week's Thursday, counted from the Thursday's 1 January."""
+    thursday = ordinals - (ordinals - 1) % 7 + 3  # (ordinal 1, 1 January of year 1, is a Monday)
+    day = (thursday - dt.date(1970, 1, 1).toordinal()).astype("datetime64[D]")
+    jan1 = day.astype("datetime64[Y]").astype("datetime64[D]")
+    return (day - jan1).astype(np.int64) // 7 + 1
 
 
 def compile_demand(spec, journey, horizon: int, start: dt.date, base_dir: Path | None,
