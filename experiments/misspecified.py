@@ -57,6 +57,21 @@ Q_LO, Q_HI = 0.05, 0.95
 # 1. the scenario a new user writes from the CSV
 
 
+def search_cap(history: pd.DataFrame, initial: dict, population: float = 5_000_000) -> dict:
+    """``--cap-search``: search as a demand-capped channel, what a user who knows that queries come from
+    people in market writes. Its cost per thousand impressions is the cheapest week's (where little of
+    the spend is wasted on the cap), and the cap (impressions a week per person in its targeted
+    stages: all who consider, a tenth of the merely aware) starts at twice the busiest week's, with a
+    wide prior; the fit learns it from the delivery curve in ``impressions_search``."""
+    imp = history["impressions_search"].to_numpy(dtype=float)
+    spend = history["spend_search"].to_numpy(dtype=float)
+    ok = imp > 0
+    cpm = float(1000.0 * np.min(spend[ok] / imp[ok]))
+    targeted = population * (initial["considering"] + 0.1 * initial["aware"])
+    cap = float(f"{2.0 * imp.max() / targeted:.4g}")
+    return {"cpm": round(cpm, 4), "cap": cap, "prior": f"lognormal({cap}, 1.0)"}
+
+
 def _channels(history: pd.DataFrame) -> dict:
     """The four paid channels, bought by the impression at the CSV's average cost per impression.
 
@@ -102,17 +117,19 @@ PRIORS = {
 HOLIDAYS = {"black_friday": {"weeks": [47], "sign": "positive"}, "christmas": {"weeks": [50, 51], "sign": "positive"}}
 
 
-def demand_section(history: pd.DataFrame, latent: bool = False, holidays: bool = False) -> dict:
+def demand_section(history: pd.DataFrame, latent: bool = False, holidays: bool = False,
+                   season: bool = True) -> dict:
     """The ``demand:`` a user writes for a weekly CSV (``--demand``): yearly seasonality of order 2 and
-    a trend on consideration and purchases, and the CSV's promotion and price columns as controls
-    (promotions raise demand, price lowers it)."""
+    a trend on consideration and purchases (unless ``season`` is false: ``--no-seasonality``), and
+    the CSV's promotion and price columns as controls (promotions raise demand, price lowers it)."""
     controls = {}
     if "promo" in history.columns:
         controls["promo"] = {"sign": "positive"}
     if "price_index" in history.columns:
         controls["price_index"] = {"sign": "negative"}
     return {"transitions": ["aware->considering", "considering->purchased", "loyal->purchased", "advocate->purchased"],
-            "seasonality": {"order": 2}, "trend": {}, **({"controls": controls} if controls else {}),
+            **({"seasonality": {"order": 2}, "trend": {}} if season else {}),
+            **({"controls": controls} if controls else {}),
             **({"latent": {"sd": 0.03, "every": 4}} if latent else {}),
             **({"holidays": HOLIDAYS} if holidays else {})}
 
@@ -139,6 +156,14 @@ def scenario_dict(name: str, history: pd.DataFrame, csv_name: str, rates: dict, 
     """The scenario as a mapping (written to YAML by :func:`write_scenario`); ``likelihood`` of the
     four count KPIs (``negbin``, or ``ar1``: errors that persist from week to week)."""
     lik = likelihood
+    variant = str(demand)
+    channels, priors = _channels(history), dict(PRIORS)
+    if "fixedsat" in variant:  # --fixed-saturation: the scenario's saturations held, not learned
+        priors = {k: v for k, v in priors.items() if not k.startswith("saturation.")}
+    if "cap" in variant:  # --cap-search
+        cap = search_cap(history, initial)
+        channels["search"].update(cpm=cap["cpm"], cap=cap["cap"])
+        priors["cap.search"] = cap["prior"]
     return {
         "name": f"{name}-from-csv",
         "description": (f"The '{name}' world's brand, written from its weekly CSV alone: 5 million people, "
@@ -147,7 +172,7 @@ def scenario_dict(name: str, history: pd.DataFrame, csv_name: str, rates: dict, 
                    "weeks": len(history), "step": "week", "seed": 0},
         "journey": {"template": "default", "rates": rates, "initial": initial},
         "personas": {"everyone": {"share": 1.0, "value": 1.0}},
-        "channels": _channels(history),
+        "channels": channels,
         "word_of_mouth": {"rate": 0.02, "from": {"advocate": 1.0},
                           "effects": {"unaware->aware": 0.02, "aware->considering": 0.01}, "carryover": 0.5},
         "plan": {"csv": csv_name},
@@ -162,8 +187,9 @@ def scenario_dict(name: str, history: pd.DataFrame, csv_name: str, rates: dict, 
             {"column": "referrals", "measures": "referrals", "scale": round(float(scales["referrals"]), 4),
              "likelihood": lik},
         ],
-        "priors": dict(PRIORS),
-        **({"demand": demand_section(history, latent="latent" in str(demand), holidays="holidays" in str(demand))}
+        "priors": priors,
+        **({"demand": demand_section(history, latent="latent" in variant, holidays="holidays" in variant,
+                                     season="noseason" not in variant)}
            if demand else {}),
         **({"lift_tests": [{k: v for k, v in t.items() if not k.startswith("_")} for t in lifts]} if lifts else {}),
     }
@@ -559,6 +585,19 @@ def pooled(results: list[dict], peer_dir: Path | None = None) -> str:
     return "\n".join(lines)
 
 
+#: The scenario variants of a run (token in the scenario's name: the option's attribute).
+VARIANTS = {"latent": "latent", "holidays": "holidays", "noseason": "no_seasonality", "fixedsat": "fixed_saturation",
+            "cap": "cap_search"}
+
+
+def variant(args) -> str | bool:
+    """The run's variant as :func:`run_world`'s ``demand`` (``False`` without ``--demand``; ``True``
+    with it and nothing else; else the tokens, e.g. ``latent_cap``)."""
+    if not args.demand:
+        return False
+    return "_".join(t for t, k in VARIANTS.items() if getattr(args, k)) or True
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--worlds", nargs="+", default=list(WORLDS), choices=sorted(WORLDS))
@@ -571,6 +610,12 @@ def main(argv=None) -> int:
     ap.add_argument("--demand", action="store_true",
                     help="give the scenario a demand: section (seasonality, trend, the CSV's controls)")
     ap.add_argument("--latent", action="store_true", help="with --demand: add a latent random-walk demand")
+    ap.add_argument("--no-seasonality", action="store_true",
+                    help="with --demand: no yearly seasonality and no trend (the controls and latent demand stay)")
+    ap.add_argument("--fixed-saturation", action="store_true",
+                    help="hold every channel's saturation at the scenario's value instead of learning it")
+    ap.add_argument("--cap-search", action="store_true",
+                    help="with --demand: search as a demand-capped channel, its cap learned from impressions_search")
     ap.add_argument("--holidays", action="store_true",
                     help="with --demand: mark Black Friday's week and the two before Christmas (demand.holidays)")
     ap.add_argument("--lift", choices=CHANNELS, default=None,
@@ -591,6 +636,7 @@ def main(argv=None) -> int:
              + (f" --target-accept {args.target_accept}" if args.target_accept else "")
              + (" --demand" if args.demand else "") + (" --latent" if args.latent else "")
              + (" --holidays" if args.holidays else "")
+             + "".join(f" --{k.replace('_', '-')}" for k in VARIANTS.values() if getattr(args, k))
              + (f" --lift {args.lift}" if args.lift else "")
              + (f" --likelihood {args.likelihood}" if args.likelihood != "negbin" else "") + "`; "
              "deltas are total purchases over the 34 forecast weeks vs the world's baseline; errors in % of the "
@@ -603,7 +649,7 @@ def main(argv=None) -> int:
                 res = json.loads(path.read_text())
             else:
                 res = run_world(name, seed, args.draws, args.tune, args.chains, args.out, args.target_accept,
-                                "_".join(k for k in ("latent", "holidays") if getattr(args, k)) or args.demand,
+                                variant(args),
                                 args.lift, args.likelihood, args.scenarios, args.reuse_fits)
                 path.write_text(json.dumps(res, indent=1))
             results.append(res)
