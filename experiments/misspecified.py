@@ -118,7 +118,7 @@ HOLIDAYS = {"black_friday": {"weeks": [47], "sign": "positive"}, "christmas": {"
 
 
 def demand_section(history: pd.DataFrame, latent: bool = False, holidays: bool = False,
-                   season: bool = True) -> dict:
+                   season: bool = True, shocks: bool = False) -> dict:
     """The ``demand:`` a user writes for a weekly CSV (``--demand``): yearly seasonality of order 2 and
     a trend on consideration and purchases (unless ``season`` is false: ``--no-seasonality``), and
     the CSV's promotion and price columns as controls (promotions raise demand, price lowers it)."""
@@ -131,9 +131,12 @@ def demand_section(history: pd.DataFrame, latent: bool = False, holidays: bool =
             **({"seasonality": {"order": 2}, "trend": {}} if season else {}),
             **({"controls": controls} if controls else {}),
             **({"latent": {"sd": 0.03, "every": 4}} if latent else {}),
+            **({"shocks": {"sd": SHOCK_SD}} if shocks else {}),
             **({"holidays": HOLIDAYS} if holidays else {})}
 
 
+#: ``--shocks``: the sd of a week's demand shock on the log scale (demand.shocks.sd).
+SHOCK_SD = 0.05
 LIFT_WEEKS, LIFT_WINDOW, LIFT_SHARE = (60, 67), 4, 0.2
 
 
@@ -189,7 +192,7 @@ def scenario_dict(name: str, history: pd.DataFrame, csv_name: str, rates: dict, 
         ],
         "priors": priors,
         **({"demand": demand_section(history, latent="latent" in variant, holidays="holidays" in variant,
-                                     season="noseason" not in variant)}
+                                     season="noseason" not in variant, shocks="shocks" in variant)}
            if demand else {}),
         **({"lift_tests": [{k: v for k, v in t.items() if not k.startswith("_")} for t in lifts]} if lifts else {}),
     }
@@ -586,7 +589,7 @@ def pooled(results: list[dict], peer_dir: Path | None = None) -> str:
 
 
 #: The scenario variants of a run (token in the scenario's name: the option's attribute).
-VARIANTS = {"latent": "latent", "holidays": "holidays", "noseason": "no_seasonality", "fixedsat": "fixed_saturation",
+VARIANTS = {"latent": "latent", "holidays": "holidays", "shocks": "shocks", "noseason": "no_seasonality", "fixedsat": "fixed_saturation",
             "cap": "cap_search"}
 
 
@@ -610,6 +613,8 @@ def main(argv=None) -> int:
     ap.add_argument("--demand", action="store_true",
                     help="give the scenario a demand: section (seasonality, trend, the CSV's controls)")
     ap.add_argument("--latent", action="store_true", help="with --demand: add a latent random-walk demand")
+    ap.add_argument("--shocks", action="store_true",
+                    help=f"with --demand: weekly demand shocks (noise in the flows, sd {SHOCK_SD} on the log scale)")
     ap.add_argument("--no-seasonality", action="store_true",
                     help="with --demand: no yearly seasonality and no trend (the controls and latent demand stay)")
     ap.add_argument("--fixed-saturation", action="store_true",

@@ -225,3 +225,25 @@ def test_iso_weeks_of_the_calendar_are_those_of_the_standard_library():
     days = np.arange(dt.date(1999, 12, 20).toordinal(), dt.date(2031, 1, 10).toordinal())
     want = [dt.date.fromordinal(int(o)).isocalendar()[1] for o in days]
     np.testing.assert_array_equal(_iso_week(days), want)
+
+
+def test_weekly_shocks_move_one_week_each_and_vanish_beyond_the_history(tmp_path):
+    """``demand.shocks``: one standard-normal parameter per week of the history (before the latent
+    steps, whose future continuation follows them), each moving only its own week's log-level by
+    ``sd * z``; zero beyond the history, the latent steps' design unchanged."""
+    sc = shop(tmp_path, demand={"shocks": {"sd": 0.05}, "latent": {"sd": 0.03, "every": 4}})
+    d = sc.structure.demand
+    H = sc.weeks
+    assert d.shock_weeks == H
+    assert d.names[:H] == tuple(f"demand.shock.{k}" for k in range(1, H + 1))
+    assert d.names[H] == "demand.latent.1" and len(sc.params.demand) == len(d.names)
+    X = d.design(np.arange(H + 3))
+    np.testing.assert_array_equal(X[:H, :H], 0.05 * np.eye(H))
+    np.testing.assert_array_equal(X[H:, :H], 0.0)
+    plain = shop(tmp_path, demand={"latent": {"sd": 0.03, "every": 4}}).structure.demand
+    np.testing.assert_array_equal(X[:, H:], plain.design(np.arange(H + 3)))
+    from journeysim.inference.priors import demand_priors
+
+    priors = demand_priors(sc)
+    assert priors["demand.shock.1"] == "normal(0, 1)" and priors[f"demand.shock.{H}"] == "normal(0, 1)"
+    assert "weekly demand shocks at their mean" in d.forecast_note()

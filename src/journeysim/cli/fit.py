@@ -65,6 +65,8 @@ def cmd_fit(args) -> int:
         note = scenario_settings_note(st, src)
         if note:
             print("   " + note, flush=True)
+        for line in delivery_notes(sc, data):
+            print("   " + line, flush=True)
     for w in data_notes:
         print(f"warning: {w}", file=sys.stderr, flush=True)
     from journeysim.cli._terminal import fit_progress
@@ -101,10 +103,15 @@ def cmd_fit(args) -> int:
     if not args.quiet:
         from journeysim._util.format import number
 
+        steps = {n: p for n, p in params.items() if n.startswith(STEP_PREFIXES)}
         rows = [[n, number(p["mean"]), number(p["hdi_5%"]), number(p["hdi_95%"]), f"{p['r_hat']:.3f}",
-                 number(round(p["ess_bulk"]))] for n, p in params.items()]
+                 number(round(p["ess_bulk"]))] for n, p in params.items() if n not in steps]
         print(format_table(rows, ["parameter", "mean", "5%", "95%", "r-hat", "ESS (bulk)"],
                            title="posterior (5% and 95%: the 90% highest-density interval)"))
+        if steps:
+            print(f"(and {len(steps)} standard steps of the latent demand and weekly shocks, in diagnostics.csv: "
+                  f"largest r-hat {max(p['r_hat'] for p in steps.values()):.3f}, smallest bulk ESS "
+                  f"{min(p['ess_bulk'] for p in steps.values()):,.0f})")
         print(f"\n{fit.info['seconds']:.0f} s; max r-hat {fit.info['max_rhat']:.3f}, min bulk ESS "
               f"{fit.info['min_ess_bulk']:.0f}, divergences {fit.info['divergences']}; "
               f"observed weeks inside the 90% predictive band: "
@@ -152,6 +159,21 @@ def decomposition(sc, fit, data, out) -> dict:
                                  for p in dec.part.values if p != "total"}}
 
 
+#: Parameters the posterior table folds into one line: the latent demand's steps, the weekly shocks.
+STEP_PREFIXES = ("demand.latent.", "demand.shock.")
+
+
+def delivery_notes(sc, data) -> list[str]:
+    """What spend buys, where the data's impressions taught it (:mod:`journeysim.model.delivery`)."""
+    curves = sc.with_data(data).structure.delivery or {}
+    return [f"delivery learned from impressions_{c}: " + v.describe(*_cost_unit(sc, c)) for c, v in curves.items()]
+
+
+def _cost_unit(sc, channel: str) -> tuple[float, str]:
+    """How a channel's cost is quoted: per thousand impressions (CPM) or per click (CPC)."""
+    return (1.0, "cost per click") if sc.spec.channels[channel].cpm is None else (1000.0, "CPM")
+
+
 def fit_summary(sc, fit, data, ppc, data_notes=()) -> tuple[dict, list, list, list]:
     """``summary.json`` of a fit (as ``fit`` and ``plan`` write it), its criticism rows and warnings
     (``data_notes``: what the data cannot support, :func:`journeysim.inference.support.data_support`)."""
@@ -170,6 +192,10 @@ def fit_summary(sc, fit, data, ppc, data_notes=()) -> tuple[dict, list, list, li
                "identification": keyed(channels, "channel"),
                "warnings": list(data_notes) + misfit + weak,
                "data_warnings": list(data_notes),
+               "delivery": {c: {"cost_per_touch": v.cost, "reference_weekly_spend": v.reference,
+                                "cost_elasticity": v.elasticity, "weekly_scatter": v.sigma, "weeks": v.weeks,
+                                "stated_cost_per_touch": v.stated_cost}
+                            for c, v in (sc.with_data(data).structure.delivery or {}).items()},
                "files": ["posterior.nc", "diagnostics.csv", "fit.json", "ppc.png", "summary.json"]}
     return summary, criticism, misfit, weak
 

@@ -29,7 +29,8 @@ def _parts(scenario) -> list[tuple[str, str, object]]:
         names = d.names
         groups = (("seasonality", [j for j, n in enumerate(names) if n.startswith("demand.season.")]),
                   ("trend", [j for j, n in enumerate(names) if n == "demand.trend"]),
-                  ("latent demand", [j for j, n in enumerate(names) if n.startswith("demand.latent.")]))
+                  ("latent demand", [j for j, n in enumerate(names) if n.startswith("demand.latent.")]),
+                  ("demand shocks", [j for j, n in enumerate(names) if n.startswith("demand.shock.")]))
         out += [(label, "demand", idx) for label, idx in groups if idx]
         for c in d.controls:
             out.append((c, "demand", [names.index(f"demand.control.{c}")]))

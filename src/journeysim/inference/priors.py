@@ -253,6 +253,8 @@ def demand_priors(scenario) -> dict[str, str]:
         out[name] = f"normal({values[j]:.6g}, {sd:.6g})"
     for k in range(1, d.latent_knots + 1):
         out[f"demand.latent.{k}"] = "normal(0, 1)"  # a standard step of the random walk
+    for k in range(1, d.shock_weeks + 1):
+        out[f"demand.shock.{k}"] = "normal(0, 1)"  # a week's standard shock
     signed = [(f"demand.control.{c}", sign, spec.controls[c].prior_sd) for c, sign in zip(d.controls, d.signs)]
     signed += [(f"demand.holiday.{h}", sign, spec.holidays[h].prior_sd) for h, sign in zip(d.holidays, d.holiday_signs)]
     for name, sign, sd in signed:

@@ -7,7 +7,8 @@ those into a purchase stage) by
                 + c * (t - t_mid) / 52.18                           trend, per year
                 + sum_x g_x z_x(t)                                   controls, per standard deviation
                 + sum_h k_h 1[iso week of t in W_h]                  holidays, the same weeks every year
-                + l(t) )                                             latent demand (optional)
+                + l(t)                                               latent demand (optional)
+                + u_t )                                              weekly demand shocks (optional)
 
 where ``y_t`` is the calendar year-fraction of week ``t``'s middle (so a cycle fitted on 2023-2024
 continues into 2025 on the same dates), ``t_mid`` the middle of the scenario's horizon, and
@@ -21,7 +22,12 @@ demand ``l(t)`` is a random walk on the log scale for what nothing observed expl
 ``every`` weeks, linear between knots, standard-normal steps (``demand.latent.1`` ...) scaled to
 ``sd`` a week, centred over the horizon. It keeps a fit from crediting channels with slow
 swings of demand, and beyond the history it goes on as a random walk, so forecasts carry that
-uncertainty (:meth:`Demand.with_future`).
+uncertainty (:meth:`Demand.with_future`). The optional weekly shocks ``u_t = sd * z_t``
+(``demand.shock.1`` ... one standard-normal ``z_t`` per week of the history) are noise in the
+flows rather than in the measurements: a week when more people are in market moves every KPI the
+journey links, in that week and after it, so co-movement that a channel's spend happens to share
+with demand is not all credited to the channel. Beyond the history they are zero (their mean);
+plans compared on the same draws share them.
 
 Every engine applies the multiplier through
 :func:`journeysim.model.dynamics.edge_multipliers`, so agents, twin and likelihood agree. Beyond
@@ -75,12 +81,18 @@ class Demand:
     holiday_signs: tuple[str, ...] = ()
     latent_sd: float = 0.0  # weekly sd of the latent log-level's random walk (0: no latent demand)
     latent_every: int = 4  # weeks between its knots
+    shock_sd: float = 0.0  # sd of a week's shock to the log-level (0: no weekly shocks)
     future: int = 0  # knots after the horizon's (a forecast's random continuation; not parameters)
 
     @property
     def latent_knots(self) -> int:
         """Random-walk steps over the horizon (parameters ``demand.latent.1`` ...)."""
         return int(np.ceil(max(self.horizon - 1, 1) / self.latent_every)) if self.latent_sd > 0 else 0
+
+    @property
+    def shock_weeks(self) -> int:
+        """Weekly shocks over the horizon (parameters ``demand.shock.1`` ...)."""
+        return self.horizon if self.shock_sd > 0 else 0
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -92,7 +104,8 @@ class Demand:
             out.append("demand.trend")
         out += [f"demand.control.{c}" for c in self.controls]
         out += [f"demand.holiday.{h}" for h in self.holidays]
-        out += [f"demand.latent.{k}" for k in range(1, self.latent_knots + 1)]
+        out += [f"demand.shock.{k}" for k in range(1, self.shock_weeks + 1)]
+        out += [f"demand.latent.{k}" for k in range(1, self.latent_knots + 1)]  # (last: the future steps follow)
         return tuple(out)
 
     @property
@@ -113,6 +126,8 @@ class Demand:
             parts.append("the trend goes on")
         if self.latent_sd > 0:
             parts.append("the latent demand goes on as a random walk (its spread widens the intervals)")
+        if self.shock_sd > 0:
+            parts.append("weekly demand shocks at their mean, zero")
         if self.holidays:
             parts.append(f"{', '.join(self.holidays)} in the same weeks of the year")
         if self.controls:
@@ -139,6 +154,9 @@ class Demand:
         if self.holidays:
             iso = _iso_week(self.start.toordinal() + 7 * w.astype(np.int64) + 3)  # (of each week's middle)
             cols += [np.isin(iso, weeks).astype(float) for weeks in self.holiday_weeks]
+        if self.shock_weeks:
+            idx = w.astype(np.int64)
+            cols += list((self.shock_sd * (idx[None, :] == np.arange(self.shock_weeks)[:, None])).astype(float))
         n = self.latent_knots + self.future
         if n:
             # step k moves the log-level linearly between knots k - 1 and k: a piecewise-linear random walk
@@ -241,8 +259,8 @@ def compile_demand(spec, journey, horizon: int, start: dt.date, base_dir: Path |
                level=np.zeros(len(controls)), holidays=tuple(ds.holidays),
                holiday_weeks=tuple(tuple(h.weeks) for h in ds.holidays.values()),
                holiday_signs=tuple(h.sign for h in ds.holidays.values()), latent_sd=ds.latent.sd if ds.latent else 0.0,
-               latent_every=ds.latent.every if ds.latent else 4)
-    values += [0.0] * d.latent_knots
+               latent_every=ds.latent.every if ds.latent else 4, shock_sd=ds.shocks.sd if ds.shocks else 0.0)
+    values += [0.0] * (d.shock_weeks + d.latent_knots)
     if controls and spec.data and base_dir is not None:
         path = base_dir / spec.data
         if path.exists():

@@ -72,6 +72,9 @@ class Structure:
     agents: int
     dt: int  # days per step
     demand: Any = None  # journeysim.model.demand.Demand: seasonality, trend, controls (None: none)
+    cost_elasticity: Any = None  # (C,) of the cost per touch to weekly spend (None: constant costs)
+    spend_reference: Any = None  # (C,) weekly spend at which a touch costs cost_per_touch
+    delivery: Any = None  # {channel: journeysim.model.delivery.DeliveryCurve} learned from impressions
 
     @property
     def n_sources(self) -> int:
@@ -92,9 +95,16 @@ class Structure:
         return np.ones(self.edge_multiplier.shape[1:]), np.ones(self.channel_multiplier.shape[1:])
 
     def touches(self, spend_week: np.ndarray) -> np.ndarray:
-        """Touches per *day* of each channel, ``(..., C)``, from weekly spend ``(..., C)``."""
+        """Touches per *day* of each channel, ``(..., C)``, from weekly spend ``(..., C)``: spend over
+        the cost per touch, which moves with spend along a learned delivery curve
+        (``cost * (spend / spend_reference) ** cost_elasticity``, :mod:`journeysim.model.delivery`)."""
         cost = self.cost_per_touch
         paid = np.divide(spend_week, np.where(cost > 0, cost, 1.0)) * (cost > 0)
+        g = self.cost_elasticity
+        if g is not None and np.any(g != 0):
+            s = np.asarray(spend_week, float)
+            pos = s > 0
+            paid = paid * np.where(pos, (np.where(pos, s, 1.0) / self.spend_reference) ** -np.asarray(g), 1.0)
         return (paid + self.owned_volume) / 7.0
 
 

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from journeysim._util.yaml import format_validation, read_yaml
 from journeysim.errors import InputError, did_you_mean
+from journeysim.model.delivery import learn_delivery, with_delivery
 from journeysim.model.demand import compile_demand
 from journeysim.model.dynamics import Params, Structure
 from journeysim.model.journey import Journey, parse_edge, template
@@ -133,15 +134,19 @@ class Scenario:
         return new
 
     def with_data(self, data) -> Scenario:
-        """The scenario with its demand controls and calendar taken from observed data
-        (:class:`~journeysim.io.observed.ObservedData`): standardised over that history. The
-        scenario itself when it has no demand terms."""
-        d = self.structure.demand
-        if d is None:
-            return self
-        start = data.dates[0].date() if len(data.dates) else None
-        new = d.with_controls(dict(getattr(data, "controls", {}) or {}), start, data.source)
-        return replace(self, structure=replace(self.structure, demand=new))
+        """The scenario with what observed data (:class:`~journeysim.io.observed.ObservedData`)
+        tells about it: its demand controls and calendar, standardised over that history, and the
+        delivery curves of channels with observed impressions (:mod:`journeysim.model.delivery`).
+        The scenario itself when neither applies."""
+        st = self.structure
+        d = st.demand
+        if d is not None:
+            start = data.dates[0].date() if len(data.dates) else None
+            st = replace(st, demand=d.with_controls(dict(getattr(data, "controls", {}) or {}), start, data.source))
+        curves = learn_delivery(self, data)
+        if curves:
+            st = with_delivery(st, curves)
+        return self if st is self.structure else replace(self, structure=st)
 
     def over(self, data, *, agents: int | None = None) -> Scenario:
         """The scenario over an observed history: its weeks, the spend actually run and the data's

@@ -150,6 +150,9 @@ class ChannelSpec(Strict):
                               "buys nothing")
     linear: bool = Field(False, description="no diminishing returns, on purpose: calibration gives the channel no "
                          "saturation prior (default: it learns one)")
+    delivery: Literal["learned", "fixed"] = Field(
+        "learned", description="learned: with impressions_<name> in the data, spend buys touches along the delivery "
+        "curve learned from them; fixed: at the stated cpm or cpc")
 
     @model_validator(mode="after")
     def _linear_or_saturation(self):
@@ -292,6 +295,12 @@ class LatentSpec(Strict):
     every: int = Field(4, ge=1, le=52, description="weeks between the random walk's knots")
 
 
+class ShocksSpec(Strict):
+    """Weekly demand shocks: independent jumps of the log-level, one per week of the history."""
+
+    sd: float = Field(0.05, gt=0, le=1, description="standard deviation of a week's shock to the log-level")
+
+
 class DemandSpec(Strict):
     """Demand that moves: multipliers of chosen base hazards (:mod:`journeysim.model.demand`)."""
 
@@ -301,6 +310,7 @@ class DemandSpec(Strict):
     controls: dict[str, ControlSpec] = Field(default_factory=dict, description="CSV column -> control")
     holidays: dict[str, HolidaySpec] = Field(default_factory=dict, description="name -> weeks of the year")
     latent: LatentSpec | None = Field(None, description="a latent random-walk demand for what nothing observed explains")
+    shocks: ShocksSpec | None = Field(None, description="weekly demand shocks: noise in the flows, not in the measurements")
 
 
 class LiftTestSpec(Strict):
