@@ -7,6 +7,7 @@ import warnings
 
 from journeysim.inference.checks import ppc_coverage
 from journeysim.inference.criticism import criticize, identification, keyed
+from journeysim.inference.support import STEP_PREFIXES
 from journeysim.plots.fit import plot_ppc
 
 __all__ = ['register']
@@ -157,10 +158,6 @@ def decomposition(sc, fit, data, out) -> dict:
     return {"share_of_kpi": {str(k): {str(p): float(v) for p, v in col.items()} for k, col in table.items()},
             "entries_by_stage": {str(p): {str(s): float(ent.sel(part=p, stage=s)) for s in dec.stage.values}
                                  for p in dec.part.values if p != "total"}}
-
-
-#: Parameters the posterior table folds into one line: the latent demand's steps, the weekly shocks.
-STEP_PREFIXES = ("demand.latent.", "demand.shock.")
 
 
 def delivery_notes(sc, data) -> list[str]:

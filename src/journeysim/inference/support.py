@@ -20,6 +20,9 @@ from journeysim.errors import InputError
 
 __all__ = ['data_support', 'MIN_WEEKS']
 
+#: Coefficients of a demand process (one per knot or week) rather than parameters of their own.
+STEP_PREFIXES = ("demand.latent.", "demand.shock.")
+
 #: Fewest observed weeks a fit is run on at all; fewer than :data:`FEW_WEEKS` (or than twice the
 #: uncertain parameters) gets a warning.
 MIN_WEEKS = 2
@@ -31,7 +34,9 @@ def data_support(scenario, data, priors: dict[str, str] | None = None) -> list[s
     from journeysim.inference.priors import build_space
 
     space = build_space(scenario, priors)
-    n = sum(p.form != "fixed" for p in space.priors)
+    # (the latent demand's steps and the weekly shocks are one process each, pooled by their prior,
+    # not parameters the weeks must each pin down)
+    n = sum(p.form != "fixed" and not name.startswith(STEP_PREFIXES) for name, p in zip(space.names, space.priors))
     W = data.weeks
     src = data.source
     if W < MIN_WEEKS:
