@@ -370,7 +370,8 @@ def _shown(path: Path) -> str:
 
 def run_world(name: str, seed: int, draws: int, tune: int, chains: int, out: Path,
               target_accept: float | None = None, demand: bool | str = False, lift: str | None = None,
-              likelihood: str = "negbin", scenarios: Path = SCENARIOS, reuse: bool = False) -> dict:
+              likelihood: str = "negbin", scenarios: Path = SCENARIOS, reuse: bool = False,
+              objective: str = "purchases") -> dict:
     import journeysim as js
 
     world = make(name, seed=seed)
@@ -437,7 +438,7 @@ def run_world(name: str, seed: int, draws: int, tune: int, chains: int, out: Pat
     # ---- optimiser: the baseline's 26-week budget
     budget = float(baseline[SPEND].to_numpy(dtype=float)[:N_PLAN].sum())
     t_opt = time.perf_counter()
-    best = js.optimize(hist, budget=budget, horizon=N_PLAN, tail=N_TAIL, allow_unconverged=True)
+    best = js.optimize(hist, budget=budget, horizon=N_PLAN, tail=N_TAIL, allow_unconverged=True, objective=objective)
     opt_seconds = time.perf_counter() - t_opt
     alloc = np.array([float(best["allocation_total"].sel(channel=c)) for c in CHANNELS])
     shares = alloc / alloc.sum()
@@ -448,7 +449,7 @@ def run_world(name: str, seed: int, draws: int, tune: int, chains: int, out: Pat
            for p in ("baseline_mix", "optimum")}
     base_p = rows[0]["baseline_purchases"]  # (the world's baseline, the same for every plan)
     base_tot = baseline[SPEND].to_numpy(dtype=float)[:N_PLAN].sum(axis=0)
-    opt = {"budget": budget, "shares": dict(zip(CHANNELS, map(float, shares))),
+    opt = {"budget": budget, "objective": objective, "shares": dict(zip(CHANNELS, map(float, shares))),
            "baseline_shares": dict(zip(CHANNELS, map(float, base_tot / base_tot.sum()))),
            "promised_gain": promised, "promised_gain_pct": 100 * promised["mean"] / base_p,
            "optimizer_own_comparison_vs_js_baseline": own,
@@ -630,6 +631,8 @@ def main(argv=None) -> int:
     ap.add_argument("--scenarios", type=Path, default=SCENARIOS,
                     help="where the scenarios and history CSVs are written (two runs at once need two)")
     ap.add_argument("--report-only", action="store_true", help="rebuild summary.md from the JSON files in --out")
+    ap.add_argument("--objective", default="purchases", choices=("purchases", "gain_p10"),
+                    help="the optimiser's objective (js.optimize): expected purchases, or the gain 9 draws in 10 exceed")
     ap.add_argument("--reuse-fits", action="store_true",
                     help="load the posterior a run saved in --out instead of fitting again (forecasts and optimiser anew)")
     ap.add_argument("--peer", type=Path, default=PEER, help="PyMC-Marketing's results (experiments/peer_mmm.py --out)")
@@ -643,7 +646,8 @@ def main(argv=None) -> int:
              + (" --holidays" if args.holidays else "")
              + "".join(f" --{k.replace('_', '-')}" for k in VARIANTS.values() if getattr(args, k))
              + (f" --lift {args.lift}" if args.lift else "")
-             + (f" --likelihood {args.likelihood}" if args.likelihood != "negbin" else "") + "`; "
+             + (f" --likelihood {args.likelihood}" if args.likelihood != "negbin" else "")
+             + (f" --objective {args.objective}" if args.objective != "purchases" else "") + "`; "
              "deltas are total purchases over the 34 forecast weeks vs the world's baseline; errors in % of the "
              "world's baseline purchases; peer = experiments/results/peer_mmm (PyMC-Marketing).", ""]
     results = []
@@ -655,7 +659,7 @@ def main(argv=None) -> int:
             else:
                 res = run_world(name, seed, args.draws, args.tune, args.chains, args.out, args.target_accept,
                                 variant(args),
-                                args.lift, args.likelihood, args.scenarios, args.reuse_fits)
+                                args.lift, args.likelihood, args.scenarios, args.reuse_fits, args.objective)
                 path.write_text(json.dumps(res, indent=1))
             results.append(res)
             md = markdown(res, load_peer(name, seed, res, args.peer))

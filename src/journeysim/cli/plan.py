@@ -464,7 +464,7 @@ def _print_optimum(args, res, summary, chans, gain, out, cur=None) -> None:
             for c in chans]
     heads = ["channel", "baseline spend / week"] + [f"optimum spend / week (from week {int(w)})"
                                                      for w in res.period_start_week.values]
-    print(format_table(rows, heads, title=f"allocation maximising {args.objective} for a budget of "
+    print(format_table(rows, heads, title=f"allocation maximising {OBJECTIVE_WORDS[args.objective]} for a budget of "
                                           f"{money(args.budget, cur)} over {args.horizon} weeks"))
     print()
     rows = []
@@ -593,6 +593,12 @@ def _agents_args(p):
     p.add_argument("--workers", type=positive_int, help="local worker processes for agent runs")
 
 
+#: What each ``--objective`` maximises, in words.
+OBJECTIVE_WORDS = {"purchases": "expected purchases", "profit": "expected profit (revenue minus spend)",
+                   "p10": "the 10% quantile of purchases",
+                   "gain_p10": "the gain over the current mix that 9 posterior draws in 10 exceed"}
+
+
 def register(sub) -> None:
     helptext = "forecast media plans from a calibrated fit and compare them with the baseline"
     for name in ("forecast", "compare"):  # (one command under two names)
@@ -611,7 +617,9 @@ def register(sub) -> None:
     o.add_argument("--max-change", type=change_or_none, default=argparse.SUPPRESS, metavar="SHARE",
                    help="channels without --bounds stay within this share of what the current mix gives them "
                         "(default 0.3: 70%%-130%%; none: no limit)")
-    o.add_argument("--objective", choices=["purchases", "profit", "p10"], default="purchases")
+    o.add_argument("--objective", choices=["purchases", "profit", "p10", "gain_p10"], default="purchases",
+                   help="purchases (expected), profit, p10 (10%% quantile of purchases) or gain_p10 (the gain over "
+                        "the current mix that 9 posterior draws in 10 exceed: moves only where confident)")
     o.add_argument("--periods", type=weeks_int, default=1, help="flighting: allocate this many blocks of weeks separately")
     o.add_argument("--search-draws", type=draws_int, default=100, help="posterior draws used by the search (default 100)")
     o.add_argument("--verify-agents", action="store_true", help="check the optimum against the baseline with agents")
