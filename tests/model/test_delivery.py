@@ -3,6 +3,8 @@ week's spend buys, where the data's ``impressions_<channel>`` columns say it."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -43,7 +45,7 @@ def _data(tmp_path, sc, cpm: float, elasticity: float, scatter: float, seed: int
 
 def test_the_cost_and_its_elasticity_are_learned_within_tolerance(tmp_path):
     """A cost per thousand of 5.00 at 3,000 a week rising at elasticity 0.25 (the scenario says 4.00):
-    learned within 2% and 0.05 from 52 weeks with 5% scatter."""
+    learned within 2% and 0.05 from the CSV's 39 weeks with 5% scatter."""
     sc = _scenario(tmp_path)
     curve = learn_delivery(sc, _data(tmp_path, sc, cpm=5.0, elasticity=0.25, scatter=0.05))["display"]
     assert curve.stated_cost == pytest.approx(0.004)
@@ -97,3 +99,15 @@ def test_without_impressions_nothing_changes(tmp_path):
     sc = _scenario(tmp_path)
     data = read_observed(SCENARIOS / "data" / "shop_observed.csv", sc)
     assert sc.with_data(data) is sc
+
+
+def test_the_fit_and_the_forecast_say_what_spend_buys(tmp_path):
+    """``journeysim fit`` prints the learned curve in words with its currency unit, and forecasts note it."""
+    from journeysim.cli.fit import delivery_notes
+
+    sc = _scenario(tmp_path)
+    data = _data(tmp_path, sc, cpm=5.0, elasticity=0.0, scatter=0.02)
+    (line,) = delivery_notes(sc, data)
+    assert re.fullmatch(r"delivery learned from impressions_display: CPM 4\.9\d at 2,\d{3} a week, "
+                        r"(constant in spend|[-+][0-3]% per doubling of spend) \(scenario 4\.00; 39 weeks of "
+                        r"impressions, weekly scatter 2%\)", line), line

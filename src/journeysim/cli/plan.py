@@ -153,6 +153,10 @@ def _identification_warnings(sc, fit, data) -> list[str]:
     d = sc.structure.demand
     if d is not None and d.forecast_note():
         notes.append(d.forecast_note())
+    curves = sc.with_data(data).structure.delivery or {}
+    if curves:
+        notes.append("spend buys touches along the delivery curves learned from the data's impressions ("
+                     + ", ".join(curves) + "; journeysim fit prints them), not at the scenario's cost")
     return notes
 
 
