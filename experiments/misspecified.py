@@ -642,8 +642,7 @@ def main(argv=None) -> int:
              f"`python experiments/misspecified.py --worlds {' '.join(args.worlds)} --draws {args.draws} "
              f"--tune {args.tune} --chains {args.chains}"
              + (f" --target-accept {args.target_accept}" if args.target_accept else "")
-             + (" --demand" if args.demand else "") + (" --latent" if args.latent else "")
-             + (" --holidays" if args.holidays else "")
+             + (" --demand" if args.demand else "")
              + "".join(f" --{k.replace('_', '-')}" for k in VARIANTS.values() if getattr(args, k))
              + (f" --lift {args.lift}" if args.lift else "")
              + (f" --likelihood {args.likelihood}" if args.likelihood != "negbin" else "")
