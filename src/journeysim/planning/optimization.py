@@ -58,24 +58,16 @@ def parse_bounds(items, channels) -> dict[str, tuple[float, float]]:
     return out
 
 
-def _objective_values(tot: dict, spend_total: np.ndarray, objective: str) -> np.ndarray:
-    """Per candidate, the objective over draws ``(n_candidates,)`` (``gain_p10``: the last candidate
-    is the current mix, each draw's gain measured against it on the same draw)."""
+def _objective_values(tot: dict, spend_total: np.ndarray, objective: str, current=None) -> np.ndarray:
+    """Per candidate, the objective over draws ``(n_candidates,)`` (``gain_p10``: each draw's gain over
+    ``current``, the current mix's purchases on the same draws)."""
     if objective == "purchases":
         return tot["purchases"].mean(axis=-1)
     if objective == "profit":
         return (tot["revenue"] - spend_total[:, None]).mean(axis=-1)
     if objective == "gain_p10":
-        gain = tot["purchases"][:-1] - tot["purchases"][-1:]
-        return np.quantile(gain, GAIN_QUANTILE, axis=-1)
+        return np.quantile(tot["purchases"] - current, GAIN_QUANTILE, axis=-1)
     return np.quantile(tot["purchases"], 0.10, axis=-1)
-
-
-def _level(rec) -> float:
-    """The scale of an objective that is zero at the start (a gain): the current purchases."""
-    from journeysim.planning.history import totals
-
-    return float(np.mean(totals(rec)["purchases"][-1])) or 1.0
 
 
 def optimize(history, *args, budget: float, horizon: int = 26, tail: int = 8,
@@ -188,6 +180,10 @@ def optimize(history, *args, budget: float, horizon: int = 26, tail: int = 8,
     scale = {}
     trace = []
     step = 1e-3
+    current = None  # (gain_p10: the current mix's purchases per draw, run once; its gain is zero)
+    if objective == "gain_p10":
+        current = totals(run_plans(search, to_spend(z0)[None], tail=tail)[0])["purchases"][0]
+        scale["s"] = float(np.mean(current)) or 1.0  # (the objective is zero at the start: scaled by purchases)
 
     def evaluate(z: np.ndarray) -> tuple[float, np.ndarray]:
         cands = [to_spend(z)]
@@ -195,13 +191,11 @@ def optimize(history, *args, budget: float, horizon: int = 26, tail: int = 8,
             zi = z.copy()
             zi[i] += step
             cands.append(to_spend(zi))
-        if objective == "gain_p10":
-            cands.append(to_spend(z0))
         spend = np.stack(cands)
         rec, _ = run_plans(search, spend, tail=tail)
-        vals = _objective_values(totals(rec), spend.sum(axis=(1, 2)), objective)
+        vals = _objective_values(totals(rec), spend.sum(axis=(1, 2)), objective, current)
         if "s" not in scale:
-            scale["s"] = (abs(vals[0]) if objective != "gain_p10" else 0.0) or _level(rec)
+            scale["s"] = abs(vals[0]) or 1.0
         f = vals[0] / scale["s"]
         g = (vals[1:] / scale["s"] - f) / step
         trace.append(float(vals[0]))
