@@ -8,6 +8,7 @@ import warnings
 from journeysim.inference.checks import ppc_coverage
 from journeysim.inference.criticism import criticize, identification, keyed
 from journeysim.inference.support import STEP_PREFIXES
+from journeysim.model.delivery import learn_delivery
 from journeysim.plots.fit import plot_ppc
 
 __all__ = ['register']
@@ -162,7 +163,7 @@ def decomposition(sc, fit, data, out) -> dict:
 
 def delivery_notes(sc, data) -> list[str]:
     """What spend buys, where the data's impressions taught it (:mod:`journeysim.model.delivery`)."""
-    curves = sc.with_data(data).structure.delivery or {}
+    curves = learn_delivery(sc, data)
     return [f"delivery learned from impressions_{c}: " + v.describe(*_cost_unit(sc, c)) for c, v in curves.items()]
 
 
@@ -192,7 +193,7 @@ def fit_summary(sc, fit, data, ppc, data_notes=()) -> tuple[dict, list, list, li
                "delivery": {c: {"cost_per_touch": v.cost, "reference_weekly_spend": v.reference,
                                 "cost_elasticity": v.elasticity, "weekly_scatter": v.sigma, "weeks": v.weeks,
                                 "stated_cost_per_touch": v.stated_cost}
-                            for c, v in (sc.with_data(data).structure.delivery or {}).items()},
+                            for c, v in learn_delivery(sc, data).items()},
                "files": ["posterior.nc", "diagnostics.csv", "fit.json", "ppc.png", "summary.json"]}
     return summary, criticism, misfit, weak
 

@@ -146,6 +146,7 @@ def _identification_warnings(sc, fit, data) -> list[str]:
     """Notes under a forecast: channels whose effect the data barely pin down (none for a fit without
     a prior space), and what the forecast assumes of demand beyond the history."""
     from journeysim.inference.criticism import identification
+    from journeysim.model.delivery import learn_delivery
 
     notes = []
     if getattr(fit, "space", None) is not None and len(fit.space):
@@ -153,7 +154,7 @@ def _identification_warnings(sc, fit, data) -> list[str]:
     d = sc.structure.demand
     if d is not None and d.forecast_note():
         notes.append(d.forecast_note())
-    curves = sc.with_data(data).structure.delivery or {}
+    curves = learn_delivery(sc, data)
     if curves:
         notes.append("spend buys touches along the delivery curves learned from the data's impressions ("
                      + ", ".join(curves) + "; journeysim fit prints them), not at the scenario's cost")

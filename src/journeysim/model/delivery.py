@@ -110,9 +110,8 @@ def learn_delivery(scenario, data) -> dict[str, DeliveryCurve]:
         if fit is None:
             continue
         cost, ref, g, sigma, sd = fit
-        stated = spec.cpm / 1000.0 if spec.cpm is not None else spec.cpc
         out[c] = DeliveryCurve(c, cost, ref, g, sigma, int(np.isfinite(data.impressions[:, k]).sum()),
-                               float(stated), sd)
+                               float(spec.cost_per_touch), sd)
     return out
 
 

@@ -340,8 +340,7 @@ def _compile(spec: ScenarioSpec, path: Path | None, plan_override: Plan | None =
         cap[k] = ch.cap if ch.cap is not None else np.inf
         if ch.volume is not None:
             volume[k] = ch.volume
-        else:
-            cost[k] = ch.cpm / 1000.0 if ch.cpm is not None else ch.cpc
+        cost[k] = ch.cost_per_touch
 
     wom = spec.word_of_mouth
     wom_from = np.zeros(S)

@@ -154,6 +154,13 @@ class ChannelSpec(Strict):
         "learned", description="learned: with impressions_<name> in the data, spend buys touches along the delivery "
         "curve learned from them; fixed: at the stated cpm or cpc")
 
+    @property
+    def cost_per_touch(self) -> float:
+        """What one touch costs as stated: the CPM over a thousand, or the CPC (0: an owned channel)."""
+        if self.volume is not None:
+            return 0.0
+        return self.cpm / 1000.0 if self.cpm is not None else self.cpc
+
     @model_validator(mode="after")
     def _linear_or_saturation(self):
         if self.linear and self.saturation is not None:
