@@ -136,7 +136,7 @@ def bench(name: str, chains: int | None, draws: int | None, tune: int | None, co
     out = {
         "scenario": f"{name}.yaml", "likelihood": "fused TwinScan Op" if fused else "pytensor.scan",
         "coords": coords, "settings_from": src,
-        "weeks": data.weeks, "steps": data.weeks * 7 // sc.structure.dt,
+        "weeks": data.weeks, "steps": data.weeks * len(sc.structure.substeps),
         "free_variables": len(model.free_RVs), "target_accept": target_accept, "chains": chains, "draws": draws,
         "tune": tune, "cores": min(chains, cores),
         "build_seconds": build_s, "compile_seconds": compile_s, "sample_seconds": sample_s,

@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     sc = load_scenario(ROOT / "scenarios" / f"{a.scenario}.yaml")
     data = read_observed(ROOT / "scenarios" / "data" / f"{a.scenario}_observed.csv", sc)
-    print(f"{a.scenario}: {data.weeks} weeks, {data.weeks * 7 // sc.structure.dt} steps; load average "
+    print(f"{a.scenario}: {data.weeks} weeks, {data.weeks * len(sc.structure.substeps)} steps; load average "
           f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
     backends = [("pytensor", _pytensor)] + ([("nutpie", _nutpie)] if a.nutpie else [])
     for bname, run in backends:

@@ -45,9 +45,10 @@ SCENARIOS = ("retail", "shop", "subscription", "funnel3")
 #: Days of each flow step within a week, by variant (``days1``: daily flows; the same numbers as the daily twin).
 SPLITS = {"weekly": (7,), "half": (3, 4), "third": (2, 2, 3), "days1": (1,) * 7}
 OUT = ROOT / "experiments" / "results" / "weekly_step.json"
-#: ``naive``: twin_step with dt = 7; else ``<split>-<exit>``: flows in the split's steps, memory daily,
+#: ``package``: the package's twin as it is (``twin_step`` over ``Structure.substeps``: the design below,
+#: half-gamma, adopted); ``naive``: twin_step with dt = 7; else ``<split>-<exit>``: flows in the split's steps, memory daily,
 #: the exit's Jensen correction by Taylor (the daily twin's), none, or a gamma closure.
-VARIANTS = ("naive", "weekly-taylor", "weekly-none", "weekly-gamma", "half-taylor", "half-gamma", "third-gamma",
+VARIANTS = ("package", "naive", "weekly-taylor", "weekly-none", "weekly-gamma", "half-taylor", "half-gamma", "third-gamma",
             "days1-taylor", "days1-gamma")
 
 
@@ -137,9 +138,15 @@ def run(sc, how: str):
         tc = st.touches(spend[w])
         cm = st.event_multipliers(w)[1]
         em = edge_multipliers(np, st, params.demand, [w])[0]
-        if how == "daily":
+        if how == "daily":  # (the daily step, with the package's gamma closure since issue 16's kernel)
             for _ in range(7):
                 state, out = twin_step(np, state, tc, params, st, em, cm, 1, mats)
+                purch[w] += out["new"].sum() + out["repeat"].sum()
+                new[w] += out["new"].sum()
+                flows[w] += out["flow"]
+        elif how == "package":
+            for sub in st.substeps:
+                state, out = twin_step(np, state, tc, params, st, em, cm, st.dt, mats, sub)
                 purch[w] += out["new"].sum() + out["repeat"].sum()
                 new[w] += out["new"].sum()
                 flows[w] += out["flow"]

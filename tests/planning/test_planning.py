@@ -159,8 +159,10 @@ def test_forecast_refuses_bad_requests(sub):
 
 
 def test_twin_and_agents_forecasts_agree():
-    """Mean over draws of total purchases per plan: agents (100k agents) within 2% of the twin, and the
-    plan difference within 15% (a small difference of two totals; 20k agents are too noisy for it)."""
+    """Mean over draws of total purchases per plan: agents (100k agents) within 3% of the twin (the
+    twin's approximation budget; measured 2.8-2.9% since its steps of 3 and 4 days, where one stage
+    is the most a person moves in a step; below 2% with daily steps), and the plan difference within 15%
+    (a small difference of two totals; 20k agents are too noisy for it; measured 4.7%)."""
     sc = load_scenario(SCENARIOS / "funnel3.yaml")
     data = read_observed(SCENARIOS / "data" / "funnel3_observed.csv", sc)
     fit = known_fit(sc, draws=4, spread=0.05, seed=2)
@@ -170,7 +172,7 @@ def test_twin_and_agents_forecasts_agree():
     ag = forecast(hist, plans, horizon=8, tail=2, engine="agents", agents=100_000, agent_draws=4,
                   executor="inline")
     a, t = ag.purchases.mean("draw").values, tw.purchases.mean("draw").values
-    np.testing.assert_allclose(a, t, rtol=0.02)
+    np.testing.assert_allclose(a, t, rtol=0.03)
     da, dt_ = a[1] - a[0], t[1] - t[0]
     assert np.sign(da) == np.sign(dt_) and abs(da / dt_ - 1) < 0.15
     # common random numbers: the agents' plan difference is far less noisy than the totals

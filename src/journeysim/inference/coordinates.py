@@ -51,7 +51,7 @@ def typical_exposure(scenario, touches, em, cm) -> dict:
     cap = np.full(K, np.inf) if p.cap is None else p.cap
     Xs = twin_scan_forward(f64(touches), f64(em), f64(cm), f64(initial_X(np, p.initial, st)), f64(p.base),
                            f64(p.beta), f64(p.carryover), f64(p.fhalf), f64(cap), float(p.wom_rate), float(st.dt),
-                           *struct_args(ks))[0]  # (T, R, 1 + 2K)
+                           np.asarray(st.substeps, np.int64), *struct_args(ks))[0]  # (T, R, 1 + 2K)
     N = Xs[:, :, 0]
     targeted = N @ ks.targ  # (T, K)
     C = len(st.channels)

@@ -11,7 +11,7 @@ __all__ = ['observed_inputs']
 
 
 def observed_inputs(scenario, data: ObservedData):
-    """Per step: daily touches ``(T, C)``, edge and channel event multipliers; steps per week."""
+    """Per twin step (:attr:`~journeysim.model.dynamics.Structure.substeps`): daily touches ``(T, C)``, edge and channel event multipliers; steps per week."""
     scenario = scenario.with_data(data)
     st = scenario.structure
     W = data.weeks
@@ -21,5 +21,5 @@ def observed_inputs(scenario, data: ObservedData):
         touches = np.where(seen, np.nan_to_num(data.impressions) / 7.0, touches)
     em = edge_multipliers(np, st, scenario.params.demand, np.arange(W))  # events and demand, at the scenario's values
     cm = np.stack([st.event_multipliers(w)[1] for w in range(W)])
-    steps = 7 // st.dt
+    steps = len(st.substeps)
     return np.repeat(touches, steps, 0), np.repeat(em, steps, 0), np.repeat(cm, steps, 0), steps

@@ -76,7 +76,7 @@ def _add_delivery(pm, pt, k: int, data: ObservedData, st: Structure, cap, X0, Xs
     X_pre = pt.concatenate([pt.expand_dims(X0, 0), Xs[:-1]], axis=0)
     targeted = X_pre[:, :, 0] @ mats.targeting[:, k]  # (T,) at each step's start
     per_weight, _ = effectiveness(pt, bought, targeted, np.inf, cap)  # (the twin's own delivery)
-    sent = delivered(pt, per_weight, targeted) * st.dt
+    sent = delivered(pt, per_weight, targeted) * st.step_days(data.weeks)
     weekly = pm.Deterministic(f"impressions_{c}_model", sent.reshape((data.weeks, steps)).sum(axis=1)[ok])
     cv = pm.HalfNormal(f"noise_impressions_{c}", sigma=NOISE_PRIOR_SIGMA)
     pm.Normal(f"obs_impressions_{c}", mu=weekly, sigma=cv * weekly + 1e-9, observed=data.impressions[ok, k])
@@ -151,10 +151,15 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
                  for k, v in params.as_dict().items()}
         fields = list(named.values())
 
-        def step(tc, e_m, c_m, X, *pvals):
+        def week(tc, e_m, c_m, X, *pvals):
+            """The steps of one week (:attr:`Structure.substeps`): the state at its end, then each step's outputs."""
             P_ = Params(*pvals)
-            state, out = twin_step(pt, TwinState(X), tc, P_, st, e_m, c_m, dt, mats)
-            return state.X, out["flow"], out["new"], out["repeat"], out["referrals"]
+            outs = []
+            for i, sub in enumerate(st.substeps):
+                state, out = twin_step(pt, TwinState(X), tc[i], P_, st, e_m[i], c_m[i], dt, mats, sub)
+                X = state.X
+                outs.append((X, out["flow"], out["new"], out["repeat"], out["referrals"]))
+            return (X,) + tuple(pt.stack(z) for z in zip(*outs))
 
         from journeysim.inference.ops import twin_scan, use_fused
 
@@ -164,10 +169,17 @@ def build_model(scenario, data: ObservedData, space: ParamSpace | None = None, p
                 return twin_scan(pt.as_tensor(touches_), pt.as_tensor(em_), pt.as_tensor(cm_), X0_,
                                  *(named[k] for k in ("base", "beta", "carryover", "fhalf", "cap", "wom_rate")),
                                  structure=st, mats=mats, dt=dt)
-            outs = pytensor.scan(step, sequences=[pt.as_tensor(touches_), pt.as_tensor(em_), pt.as_tensor(cm_)],
-                                 outputs_info=[X0_, None, None, None, None], non_sequences=fields,
+            n = len(st.substeps)
+
+            def weeks(x):
+                x = pt.as_tensor(x)
+                return x.reshape((x.shape[0] // n, n, *(x.shape[i] for i in range(1, x.ndim))), ndim=x.ndim + 1)
+
+            outs = pytensor.scan(week, sequences=[weeks(touches_), weeks(em_), weeks(cm_)],
+                                 outputs_info=[X0_, None, None, None, None, None], non_sequences=fields,
                                  return_updates=False)
-            return tuple(outs)
+            return tuple(o.reshape((o.shape[0] * n, *(o.shape[i] for i in range(2, o.ndim))), ndim=o.ndim - 1)
+                         for o in outs[1:])
 
         Xs, flows, new, repeat, refs = run(touches, em, cm, X0)
         arrays = _weekly_arrays(pt, Xs, flows, new, repeat, refs, st, W, steps, mats)

@@ -99,21 +99,23 @@ class TwinScan(Op):
 
     Inputs ``touches, em, cm, X0, base, beta, carryover, fhalf, cap, wom_rate``; outputs ``Xs, flows,
     new, repeat, referrals``. Properties: ``key`` (the structure, :meth:`KernelStructure.key`) and
-    ``dt``. Gradients with respect to ``em``, ``X0`` and the parameters come from
+    ``dt``, ``subs`` (the memory steps of each of a week's steps,
+    :attr:`~journeysim.model.dynamics.Structure.substeps`). Gradients with respect to ``em``, ``X0`` and the parameters come from
     :class:`TwinScanGrad`; ``touches, cm`` (data) have none (``grad_not_implemented``: an error if
     ever asked for).
     """
 
-    __props__ = ("key", "dt")
+    __props__ = ("key", "dt", "subs")
 
-    def __init__(self, key: tuple, dt: float):
+    def __init__(self, key: tuple, dt: float, subs: tuple = (1,)):
         self.key = key
         self.dt = float(dt)
+        self.subs = tuple(int(n) for n in subs)
         self.ks = KernelStructure.from_key(key)
 
     def __str__(self):
         R, K = self.ks.targ.shape
-        return f"{type(self).__name__}{{R={R}, R_E={self.ks.srow.shape[0]}, K={K}, dt={self.dt:g}}}"
+        return f"{type(self).__name__}{{R={R}, R_E={self.ks.srow.shape[0]}, K={K}, dt={self.dt:g}, subs={self.subs}}}"
 
     def _out_shapes(self, T):
         R, K = self.ks.targ.shape
@@ -129,7 +131,8 @@ class TwinScan(Op):
     def perform(self, node, inputs, output_storage):
         touches, em, cm, X0, base, beta, carry, fhalf, cap, wom = inputs
         res = twin_scan_forward(_f64(touches), _f64(em), _f64(cm), _f64(X0), _f64(base), _f64(beta),
-                                _f64(carry), _f64(fhalf), _f64(cap), float(wom), self.dt, *struct_args(self.ks))
+                                _f64(carry), _f64(fhalf), _f64(cap), float(wom), self.dt,
+                                np.asarray(self.subs, np.int64), *struct_args(self.ks))
         for store, v in zip(output_storage, res):
             store[0] = v
 
@@ -138,7 +141,7 @@ class TwinScan(Op):
 
     def L_op(self, inputs, outputs, output_grads):
         gouts = [o.zeros_like() if isinstance(g.type, DisconnectedType) else g for o, g in zip(outputs, output_grads)]
-        grads = TwinScanGrad(self.key, self.dt)(*inputs, outputs[0], *gouts)
+        grads = TwinScanGrad(self.key, self.dt, self.subs)(*inputs, outputs[0], *gouts)
         return [grad_not_implemented(self, 0, inputs[0], "touches are data: no gradient"), grads[7],
                 grad_not_implemented(self, 2, inputs[2], "channel event multipliers are data: no gradient")] \
             + list(grads[:7])
@@ -153,11 +156,12 @@ class TwinScanGrad(Op):
     outputs. No second derivatives.
     """
 
-    __props__ = ("key", "dt")
+    __props__ = ("key", "dt", "subs")
 
-    def __init__(self, key: tuple, dt: float):
+    def __init__(self, key: tuple, dt: float, subs: tuple = (1,)):
         self.key = key
         self.dt = float(dt)
+        self.subs = tuple(int(n) for n in subs)
         self.ks = KernelStructure.from_key(key)
 
     __str__ = TwinScan.__str__
@@ -171,7 +175,8 @@ class TwinScanGrad(Op):
     def perform(self, node, inputs, output_storage):
         touches, em, cm, X0, base, beta, carry, fhalf, cap, wom, Xs, gXs, gfl, gnew, grep, gref = inputs
         res = twin_scan_backward(_f64(touches), _f64(em), _f64(cm), _f64(X0), _f64(base), _f64(beta),
-                                 _f64(carry), _f64(fhalf), _f64(cap), float(wom), self.dt, *struct_args(self.ks),
+                                 _f64(carry), _f64(fhalf), _f64(cap), float(wom), self.dt,
+                                 np.asarray(self.subs, np.int64), *struct_args(self.ks),
                                  _f64(Xs), _f64(gXs), _f64(gfl), _f64(gnew), _f64(grep), _f64(gref))
         for store, v in zip(output_storage[:6], res[:6]):
             store[0] = v
@@ -185,14 +190,15 @@ class TwinScanGrad(Op):
         return [grad_not_implemented(self, i, x, "second derivatives of the twin") for i, x in enumerate(inputs)]
 
 
-def twin_scan(touches, em, cm, X0, base, beta, carryover, fhalf, cap, wom_rate, *, structure, mats=None, dt=None):
+def twin_scan(touches, em, cm, X0, base, beta, carryover, fhalf, cap, wom_rate, *, structure, mats=None, dt=None,
+              subs=None):
     """Drop-in for the ``pytensor.scan`` of ``twin_step`` in :func:`journeysim.inference.likelihood.build_model`.
 
     Returns the pytensor variables ``Xs (T, R, 1 + 2K)``, ``flows (T, P*E)``, ``new (T, P)``,
     ``repeat (T, P)``, ``referrals (T,)``.
     """
     ks = kernel_structure(structure, mats)
-    op = TwinScan(ks.key(), structure.dt if dt is None else dt)
+    op = TwinScan(ks.key(), structure.dt if dt is None else dt, structure.substeps if subs is None else subs)
     return tuple(op(touches, em, cm, X0, base, beta, carryover, fhalf, cap, wom_rate))
 
 
@@ -228,6 +234,7 @@ def _register_numba():
     def _numba_twin_scan(op, node=None, **kwargs):
         srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff = struct_args(op.ks)
         dt = op.dt
+        subs = np.asarray(op.subs, np.int64)
         fwd = twin_scan_forward
 
         @numba_njit
@@ -236,7 +243,7 @@ def _register_numba():
             # C arrays faster; no copy when the data are contiguous, as they are in practice)
             c = np.ascontiguousarray
             return fwd(c(touches), c(em), c(cm), c(X0), c(base), c(beta), c(carryover), c(fhalf), c(cap), wom_rate.item(),
-                       dt,
+                       dt, subs,
                        srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff)
 
         return twin_scan_op, _SOURCE_VERSION
@@ -245,6 +252,7 @@ def _register_numba():
     def _numba_twin_scan_grad(op, node=None, **kwargs):
         srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff = struct_args(op.ks)
         dt = op.dt
+        subs = np.asarray(op.subs, np.int64)
         bwd = twin_scan_backward
 
         @numba_njit
@@ -252,7 +260,7 @@ def _register_numba():
                               gnew, grep, grefs):  # pragma: no cover
             c = np.ascontiguousarray
             gX0, gbase, gbeta, gcarry, gfhalf, gcap, gw, gem = bwd(
-                c(touches), c(em), c(cm), c(X0), c(base), c(beta), c(carryover), c(fhalf), c(cap), wom_rate.item(), dt,
+                c(touches), c(em), c(cm), c(X0), c(base), c(beta), c(carryover), c(fhalf), c(cap), wom_rate.item(), dt, subs,
                 srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                 c(Xs), c(gXs), c(gflows), c(gnew), c(grep), c(grefs))
             gwr = np.empty(())

@@ -322,6 +322,17 @@ def follow_probability(xp, structure, mats, params: Params, X_pre, touches_c, ed
     return xp.sum(land * pi, axis=(0, 1)) / xp.maximum(landed, TINY), landed
 
 
+def per_day(x, structure):
+    """Per-step numpy arrays ``(T, ...)`` of the twin (:attr:`~journeysim.model.dynamics.Structure.substeps`) as
+    arrays per memory step of ``dt`` days (each step's entry repeated over its days): the follow
+    probability follows one person day by day, at the state each twin step starts from."""
+    return np.repeat(x, _day_repeats(structure, x.shape[0]), axis=0)
+
+
+def _day_repeats(structure, steps: int) -> np.ndarray:
+    return np.tile(np.asarray(structure.substeps, np.int64), steps // len(structure.substeps))
+
+
 def _history_states(scenario, params: Params, touches, em, cm):
     """Numpy twin over a history: the states at the start of each step."""
     from journeysim.twin.state import TwinMatrices, TwinState, initial_X
@@ -332,9 +343,10 @@ def _history_states(scenario, params: Params, touches, em, cm):
     p = Params(*(np.asarray(v, float) for v in params.as_dict().values()))
     X = initial_X(np, p.initial, st)
     states = []
+    subs = st.substeps
     for t in range(touches.shape[0]):
         states.append(X)
-        X = twin_step(np, TwinState(X), touches[t], p, st, em[t], cm[t], st.dt, mats)[0].X
+        X = twin_step(np, TwinState(X), touches[t], p, st, em[t], cm[t], st.dt, mats, subs[t % len(subs)])[0].X
     return np.stack(states), mats, p
 
 
@@ -359,7 +371,8 @@ def predict_follow(scenario, data, params: Params | None = None) -> pd.Series:
     params = scenario.params if params is None else params
     touches, em, cm, _ = observed_inputs(scenario, data)
     X, mats, p = _history_states(scenario, params, touches, em, cm)
-    pi, _ = follow_probability(np, scenario.structure, mats, p, X, touches, em, cm, scenario.structure.dt)
+    st = scenario.structure
+    pi, _ = follow_probability(np, st, mats, p, *(per_day(z, st) for z in (X, touches, em, cm)), st.dt)
     sources = tuple(scenario.structure.channels) + (WOM,)
     return pd.Series(pi, index=pd.Index(sources, name="channel"), name="predicted")
 
@@ -387,7 +400,7 @@ def select_channels(scenario, counts: PathCounts, touches_c, edge_mult, chan_mul
     """
     st = scenario.structure
     X, mats, p = _history_states(scenario, scenario.params, touches_c, edge_mult, chan_mult)
-    args = (np, st, mats, p, X, touches_c, edge_mult, chan_mult, st.dt)
+    args = (np, st, mats, p, *(per_day(z, st) for z in (X, touches_c, edge_mult, chan_mult)), st.dt)
     pi, landed = follow_probability(*args)
     pi0, _ = follow_probability(*args, own_effect=False)
     out = counts.table()
@@ -459,7 +472,9 @@ def add_path_likelihood(pt, scenario, counts: PathCounts | pd.DataFrame, params:
     fields = {k: (pt.as_tensor(np.asarray(v, float)) if isinstance(v, np.ndarray | float | int | np.floating) else v)
               for k, v in params.as_dict().items()}
     em = edge_mult if edge_mult_model is None else edge_mult_model
-    pi, _ = follow_probability(pt, st, mats, Params(**fields), X_pre, pt.as_tensor(touches_c), em, chan_mult, st.dt)
+    reps = _day_repeats(st, touches_c.shape[0])
+    day = (lambda x: x) if st.substeps == (1,) else (lambda x: pt.repeat(pt.as_tensor(x), reps, axis=0))
+    pi, _ = follow_probability(pt, st, mats, Params(**fields), day(X_pre), day(touches_c), day(em), day(chan_mult), st.dt)
     sigma = pm.HalfNormal("noise_paths", sigma=NOISE_PRIOR_SIGMA)
     z = pm.Normal("paths_offset", 0.0, 1.0, shape=used.size)
     p = pt.clip(pi[used], 1e-12, 1 - 1e-12)

@@ -39,6 +39,8 @@ __all__ = ['Structure', 'Params', 'edge_multipliers', 'hazard_terms', 'delivery'
 TINY = 1e-12
 #: Below this ``7 p0 / cap`` a demand cap is taken to first order (:func:`effectiveness`).
 CAP_SMALL = 1e-8
+#: Below this, ``log1p(x) / x`` is summed as its series (exact to rounding; no 0 / 0 at ``x = 0``).
+SERIES_BELOW = 0.01
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,20 @@ class Structure:
     @property
     def n_sources(self) -> int:
         return len(self.channels) + 1
+
+    @property
+    def substeps(self) -> tuple[int, ...]:
+        """The twin's steps of a week, each as its number of memory steps of ``dt`` days.
+
+        Daily scenarios: two steps, of 3 and 4 days (memory followed day by day inside each, the
+        people's flows once per step; within 2.2% of the daily agents on every shipped example,
+        ``experiments/weekly_step.py``). Weekly scenarios: one step of one week.
+        """
+        return (3, 4) if self.dt == 1 else (1,)
+
+    def step_days(self, weeks: int) -> np.ndarray:
+        """Days of each of the twin's steps over ``weeks`` weeks, ``(weeks * len(substeps),)``."""
+        return np.tile(np.asarray(self.substeps, float) * self.dt, weeks)
 
     @property
     def weight(self) -> float:

@@ -10,8 +10,10 @@ Where it approximates the agents:
 * **Memory travels at the group mean.** People who leave a stage carry the group's *mean*
   exposure memory; in the agents, those who move are the more exposed ones. When one channel
   pushes two consecutive transitions, the twin under-counts the second push.
-* **Jensen.** A group leaves at ``1 - exp(-H dt)`` of its mean hazard; agents average the
-  non-linear ``1 - exp(-H_i dt)`` over their own hazards. Negligible for daily steps.
+* **Steps of several days.** Daily scenarios run two steps a week (3 and 4 days): memory is
+  followed day by day inside a step, the flows once per step with the step's average memory, and
+  a group's exits average ``1 - exp(-H_i tau)`` over its people as if each source's memory were
+  gamma-distributed across them (:func:`journeysim.twin.step.twin_step`).
 * **Finite populations.** Word of mouth is fed by the expected, not the realised, recommenders.
 
 ``tests/twin/test_twin.py`` measures the agreement on the example scenarios.
@@ -105,7 +107,7 @@ class Twin:
         else:
             em = edge_multipliers(np, st, fparams.demand, np.arange(weeks) + self.start_week)  # ([B,] W, P, E)
         cm = np.stack([st.event_multipliers(w + self.start_week)[1] for w in range(weeks)])
-        X_end, out = run_weekly(st, X0, touches, em, cm, fparams, st.dt, 7 // st.dt)
+        X_end, out = run_weekly(st, X0, touches, em, cm, fparams, st.dt, st.substeps)
         sums = {"flow": out["flow"].reshape(bshape + (weeks, P, E)),
                 "new": out["new"].reshape(bshape + (weeks, P)),
                 "repeat": out["repeat"].reshape(bshape + (weeks, P)),
@@ -119,7 +121,6 @@ class Twin:
         st = self.scenario.structure
         weeks = spend.shape[-2]
         dt = st.dt
-        steps_per_week = 7 // dt
         mats = TwinMatrices.build(st)
         P, S, E = len(st.personas), len(st.stages), len(st.edges)
         sums = None
@@ -129,8 +130,8 @@ class Twin:
             em = (self.edge_mult[..., w, :, :] if self.edge_mult is not None
                   else edge_multipliers(np, st, params.demand, [w + self.start_week])[..., 0, :, :])
             mu_sum = 0.0
-            for _ in range(steps_per_week):
-                state, out = twin_step(np, state, touches_c, params, st, em, cm, dt, mats)
+            for sub in st.substeps:
+                state, out = twin_step(np, state, touches_c, params, st, em, cm, dt, mats, sub)
                 if sums is None:
                     batch = out["flow"].shape[:-1]
                     C = out["touches"].shape[-1]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from journeysim.model.dynamics import (
+    SERIES_BELOW,
     TINY,
     Params,
     Structure,
-    competing_exit,
     delivered,
     effectiveness,
     hazard_terms,
@@ -50,22 +50,39 @@ def _sent(xp, touches_c, per_weight, targeted, cap, K: int):
     return xp.where(uncapped, touches_c, delivered(xp, per_weight, targeted)[..., :K - 1])
 
 
-def twin_step(xp, state: TwinState, touches_c, params: Params, structure: Structure, edge_mult, chan_mult,
-              dt: float, mats: TwinMatrices):
-    """One step of ``dt`` days of expected dynamics.
+def log1p_ratio(xp, x):
+    """``log1p(x) / x`` for ``x >= 0`` (1 at 0), smooth and safe to differentiate at 0."""
+    big = x > SERIES_BELOW
+    xs = xp.where(big, x, 1.0)
+    series = 1.0 + x * (-1.0 / 2 + x * (1.0 / 3 + x * (-1.0 / 4 + x * (1.0 / 5 + x * (-1.0 / 6 + x / 7.0)))))
+    return xp.where(big, xp.log1p(xs) / xs, series)
 
-    Exposure memory is followed by its first two moments per group. People who leave a group
-    carry memory in proportion to how much it raised their chance to leave (a first-order
-    expansion of the exit probability around the group mean, with a scaled-Poisson closure for
-    the third moment), and the mean exit probability gets its second-order (Jensen) correction:
-    this keeps the twin close to the agents when a channel's effect on one person is strong
-    (search, store visits).
+
+def twin_step(xp, state: TwinState, touches_c, params: Params, structure: Structure, edge_mult, chan_mult,
+              dt: float, mats: TwinMatrices, sub: int = 1):
+    """One step of ``sub * dt`` days of expected dynamics: ``sub`` memory steps of ``dt`` days, one of flows.
+
+    Exposure memory is followed by its first two moments per group, ``dt`` days at a time with the
+    step's people held fixed; the step's hazards use the memory's moments averaged over its memory
+    steps, and the state carries the moments at the step's end. People who leave a group carry
+    memory in proportion to how much it raised their chance to leave (a first-order expansion of
+    the exit probability around the group mean, with a scaled-Poisson closure for the third
+    moment), in the shares the step's average memory gives, of the memory at its end. The share
+    of a group still in its stage at the end of the step averages ``exp(-tau H_i)`` over the
+    group's people as if each source's memory were gamma-distributed across them with the group's
+    mean and variance (a gamma closure: the Laplace transform, exact for any step length, where a
+    second-order expansion overshoots at a week); the exits split among the edges in proportion to
+    their hazards at the group mean. This keeps the twin close to the agents when a channel's
+    effect on one person is strong (search, store visits) and lets daily scenarios take steps of
+    several days (:attr:`~journeysim.model.dynamics.Structure.substeps`).
 
     Parameters
     ----------
     touches_c : (..., C) daily touches of each channel (from the plan)
     edge_mult, chan_mult : the step's event multipliers
+    dt : days of a memory step (the scenario's ``dt``)
     mats : :class:`TwinMatrices` of the structure
+    sub : memory steps in this step (``tau = sub * dt`` days)
 
     Returns
     -------
@@ -79,7 +96,8 @@ def twin_step(xp, state: TwinState, touches_c, params: Params, structure: Struct
     N = X[..., 0]  # (..., R)
     A = X[..., 1:1 + K]
     Q = X[..., 1 + K:]
-    # delivery: a' = d a + q n, n ~ Poisson(mu) per person
+    tau = dt * sub
+    # delivery: a' = d a + q n, n ~ Poisson(mu) per person and memory step
     wom = params.wom_rate * (N @ m.wom_from)  # (...)
     touches = xp.concatenate([touches_c + 0.0 * wom[..., None], wom[..., None] + 0.0 * xp.sum(touches_c, axis=-1, keepdims=True)], axis=-1)
     targeted = N @ m.targeting
@@ -88,8 +106,15 @@ def twin_step(xp, state: TwinState, touches_c, params: Params, structure: Struct
     d = (params.carryover ** dt)[..., None, :]
     qq = q[..., None, :]
     N_ = N[..., None] + 0.0 * mu[..., :1]  # broadcast over plan/draw batch dimensions
-    Q = d * d * Q + 2.0 * d * qq * mu * A + qq * qq * N_ * (mu + mu * mu)
-    A = d * A + qq * mu * N_
+    A_sum = Q_sum = 0.0
+    for _ in range(sub):
+        Q = d * d * Q + 2.0 * d * qq * mu * A + qq * qq * N_ * (mu + mu * mu)
+        A = d * A + qq * mu * N_
+        A_sum = A_sum + A
+        Q_sum = Q_sum + Q
+    A_end, Q_end = A, Q
+    A = A_sum / sub  # the step's average moments
+    Q = Q_sum / sub
     abar = A / xp.maximum(N_, TINY)
     V = xp.maximum(Q - A * abar, 0.0)  # sum of squared deviations
     # everything at each edge's source
@@ -99,32 +124,34 @@ def twin_step(xp, state: TwinState, touches_c, params: Params, structure: Struct
     b_rows, B_rows = _rows(xp, base_eff, B, m.P, m.E, K)
     h = b_rows + xp.sum(B_rows * abars, axis=-1)  # (..., R_E) hazard at the group mean
     H = xp.maximum(h @ m.same_src.T, TINY)  # total hazard of the source state
-    frac, L = competing_exit(xp, h, H, dt)
+    L = 1.0 - xp.exp(-H * tau)
     r = h / H
     Bstage = _lmul(xp, m.same_src, B_rows)  # (..., R_E, K)
-    slope = dt * (1.0 - L) - L / H
-    G = (r * slope)[..., None] * Bstage + (L / H)[..., None] * B_rows  # d frac / d a_k
-    # second-order (Jensen) correction of the mean exit probability
-    dr = (B_rows - r[..., None] * Bstage) / H[..., None]
-    curv = (r * (-dt * dt * (1.0 - L)))[..., None] * Bstage * Bstage + 2.0 * Bstage * dr * slope[..., None]
+    slope = tau * (1.0 - L) - L / H
+    G = (r * slope)[..., None] * Bstage + (L / H)[..., None] * B_rows  # d frac / d a_k at the mean
+    # gamma closure of the share that stays: E exp(-tau (b + sum_k Bstage_k a_k)), a_k ~ gamma(mean, var)
     var = Vs / xp.maximum(Ns, TINY)[..., None]
-    frac = xp.clip(frac + 0.5 * xp.sum(curv * var, axis=-1), 0.0, L)
+    c = tau * Bstage
+    x = xp.where(abars > TINY, c * var / xp.maximum(abars, TINY), 0.0)
+    stay = xp.exp(-tau * (b_rows @ m.same_src.T) - xp.sum(c * abars * log1p_ratio(xp, x), axis=-1))
+    frac = r * (1.0 - stay)
     flow = Ns * frac  # (..., R_E)
     T = 2.0 * abars * Vs + Vs * Vs / xp.maximum(As, TINY)
-    a_out = xp.maximum(frac[..., None] * As + G * Vs, 0.0)
-    q_out = xp.maximum(frac[..., None] * Qs + G * T, 0.0)
+    # the shares of the average memory that leave, of the memory at the step's end
+    a_out = xp.maximum(frac[..., None] * As + G * Vs, 0.0) * _lmul(xp, m.src, A_end / xp.maximum(A, TINY))
+    q_out = xp.maximum(frac[..., None] * Qs + G * T, 0.0) * _lmul(xp, m.src, Q_end / xp.maximum(Q, TINY))
     # no group gives away more memory than it has
     src_T = m.src.T
-    a_out = a_out * _lmul(xp, m.src, xp.minimum(1.0, A / xp.maximum(_lmul(xp, src_T, a_out), TINY)))
-    q_out = q_out * _lmul(xp, m.src, xp.minimum(1.0, Q / xp.maximum(_lmul(xp, src_T, q_out), TINY)))
+    a_out = a_out * _lmul(xp, m.src, xp.minimum(1.0, A_end / xp.maximum(_lmul(xp, src_T, a_out), TINY)))
+    q_out = q_out * _lmul(xp, m.src, xp.minimum(1.0, Q_end / xp.maximum(_lmul(xp, src_T, q_out), TINY)))
     F = xp.concatenate([flow[..., None], a_out, q_out], axis=-1)  # (..., R_E, 1 + 2K)
-    X_new = xp.concatenate([N_, A, Q], axis=-1) + _lmul(xp, m.move, F)
+    X_new = xp.concatenate([N_, A_end, Q_end], axis=-1) + _lmul(xp, m.move, F)
     out = {
         "flow": flow @ m.edge_out.T,
         "new": flow @ m.new_sel.T,
         "repeat": flow @ m.repeat_sel.T,
-        "referrals": wom * dt,
-        "mu": mu,
-        "touches": _sent(xp, touches_c, per_weight, targeted, params.cap, m.K) * dt,
+        "referrals": wom * tau,
+        "mu": mu * sub,
+        "touches": _sent(xp, touches_c, per_weight, targeted, params.cap, m.K) * tau,
     }
     return TwinState(X_new), out

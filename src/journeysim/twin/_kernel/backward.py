@@ -6,7 +6,7 @@ import numpy as np
 
 from journeysim._util.numba import njit as _njit
 from journeysim.model.dynamics import CAP_SMALL, TINY
-from journeysim.twin._kernel.forward import _differ, step_forward, workspace
+from journeysim.twin._kernel.forward import _differ, log1p_ratio_grad, step_forward, workspace
 
 __all__ = ['twin_scan_backward']
 
@@ -21,6 +21,7 @@ def grad_workspace(R, RE, K):  # pragma: no cover - compiled
             np.empty((RE, K)), np.empty(RE),  # B_rows, h
             np.empty(K), np.empty(K), np.empty(K),  # q, d, per_weight
             np.empty(RE), np.empty(RE), np.empty(RE),  # per edge row: frac, r * slope, L / H
+            np.empty((R, K)), np.empty((R, K)), np.empty(R), np.empty(R),  # A, Q at the step's end; stay; sum of b
             np.zeros(RE), np.zeros((RE, K)))  # base_eff, B_rows: sums over steps with the same multipliers
 
 
@@ -41,7 +42,7 @@ def _flush_hazard_grads(gbw, gBw, em_t, cm_t, pidx, eidx, aff, gbase, gbeta):  #
 
 
 @_njit(inline=True)
-def step_backward(X, em_t, cm_t, beta, carryover, fhalf, cap, wom_rate, dt,
+def step_backward(X, em_t, cm_t, beta, carryover, fhalf, cap, wom_rate, dt, n,
                    srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                    ws, gws, gXn, gflow_o, gnew_o, grep_o, gref,
                    gX, gparams):  # pragma: no cover - compiled
@@ -57,25 +58,30 @@ def step_backward(X, em_t, cm_t, beta, carryover, fhalf, cap, wom_rate, dt,
     """
     (sc, touch, tgt, pw, q, d, A1, Q1, abar, V, invN, var, invA, Tm, empty, b, Brow, hh, Hs, BstR, rowL, invH,
      fx, frac, flow, rsl, aout0, qout0, sa, sq, ma, mq, ra, rq, isa, isq, nzk, nnz, actk, nact, em_prev, cm_prev,
-     valid, pw0, phi) = ws
-    (gA1, gQ1, gabar, gV, gvar, gTm, gBstR, gH, gL, gsa, gsq, gBrow, ghh, gq, gd, gpw, gfr, grs, gLH, gbw, gBw) = gws
+     valid, pw0, phi, AE, QE, rhoA, rhoQ, xg, stay, bsum, gx) = ws
+    (gA1, gQ1, gabar, gV, gvar, gTm, gBstR, gH, gL, gsa, gsq, gBrow, ghh, gq, gd, gpw, gfr, grs, gLH,
+     gAE, gQE, gstay, gbs, gbw, gBw) = gws
     gcarry, gfhalf, gcap = gparams  # (one argument: a call of more than 30 arguments is not inlined)
     R = X.shape[0]
     K = fhalf.shape[0]
     RE = srow.shape[0]
-    # "referrals": wom * dt
-    gwom = gref * dt
-    # X_new = [N_, A, Q] + move @ F: the old stocks get gXn, each edge row's F the difference dst - src
+    tau = dt * n
+    # "referrals": wom * tau
+    gwom = gref * tau
+    # X_new = [N_, A_end, Q_end] + move @ F: the old stocks get gXn, each edge row's F the difference dst - src
     gX[:, 0] = gXn[:, 0]  # (N_ = N; more terms below)
-    gA1[:, :] = gXn[:, 1:1 + K]
-    gQ1[:, :] = gXn[:, 1 + K:]
+    gAE[:, :] = gXn[:, 1:1 + K]
+    gQE[:, :] = gXn[:, 1 + K:]
+    gA1[:, :] = 0.0
+    gQ1[:, :] = 0.0
+    gstay[:] = 0.0
     gH[:] = 0.0
     gL[:] = 0.0
     gabar[:, :] = 0.0
     gV[:, :] = 0.0
     gvar[:, :] = 0.0
     gTm[:, :] = 0.0
-    # a_out = a_out0 * src(ma), ma = minimum(1.0, A / maximum(sum of a_out0, TINY)) (and q_out):
+    # a_out = a_out0 * src(ma), ma = minimum(1.0, A_end / maximum(sum of a_out0, TINY)) (and q_out):
     # through ma, to the ratio only when it is below 1 (minimum's gradient goes to its first argument,
     # the constant, when the output equals it); gsa: what each a_out0 of the row gets through the sum
     for r in range(R):
@@ -90,7 +96,7 @@ def step_backward(X, em_t, cm_t, beta, carryover, fhalf, cap, wom_rate, dt,
                 for i in range(optr[r], optr[r + 1]):
                     jj = oidx[i]
                     gma += (gXn[drow[jj], 1 + k] - gXn[r, 1 + k]) * aout0[jj, k]
-                gA1[r, k] += gma * isa[r, k]
+                gAE[r, k] += gma * isa[r, k]
                 if sa[r, k] >= TINY:
                     gsa[r, k] = -gma * ra[r, k] * isa[r, k]
             if rq[r, k] < 1.0 and sq[r, k] != 0.0:
@@ -98,7 +104,7 @@ def step_backward(X, em_t, cm_t, beta, carryover, fhalf, cap, wom_rate, dt,
                 for i in range(optr[r], optr[r + 1]):
                     jj = oidx[i]
                     gmq += (gXn[drow[jj], 1 + K + k] - gXn[r, 1 + K + k]) * qout0[jj, k]
-                gQ1[r, k] += gmq * isq[r, k]
+                gQE[r, k] += gmq * isq[r, k]
                 if sq[r, k] >= TINY:
                     gsq[r, k] = -gmq * rq[r, k] * isq[r, k]
     # per edge row: flow (into X_new (move @ F), "flow" (edge_out), "new" (new_sel), "repeat" (repeat_sel))
@@ -115,7 +121,8 @@ def step_backward(X, em_t, cm_t, beta, carryover, fhalf, cap, wom_rate, dt,
         gfr[j] = gf * X[s, 0]
         grs[j] = 0.0
         gLH[j] = 0.0
-    # a_out = maximum(frac As + G Vs, 0); q_out = maximum(frac Qs + G T, 0); G = (r slope) Bstage + (L / H) B_rows
+    # a_out = maximum(frac As + G Vs, 0) rhoA; q_out = maximum(frac Qs + G T, 0) rhoQ; G = (r slope) Bstage + (L / H) B_rows
+    #   (rhoA = A_end / maximum(A, TINY), rhoQ likewise)
     #   (by source row: its values are loaded once for the edge rows leaving it)
     for r in range(R):
         if empty[r]:
@@ -140,6 +147,10 @@ def step_backward(X, em_t, cm_t, beta, carryover, fhalf, cap, wom_rate, dt,
             g_sq = gsq[r, k]
             gx_a = gXn[r, 1 + k]
             gx_q = gXn[r, 1 + K + k]
+            pa = rhoA[r, k]
+            pq = rhoQ[r, k]
+            acc_pa = 0.0
+            acc_pq = 0.0
             accA = 0.0
             accQ = 0.0
             accV = 0.0
@@ -153,11 +164,17 @@ def step_backward(X, em_t, cm_t, beta, carryover, fhalf, cap, wom_rate, dt,
                 Bj = Brow[j, k]
                 G = rs * Bst + LH * Bj
                 gax = 0.0
-                if fr * As + G * Vs >= 0.0:
+                xa = fr * As + G * Vs
+                if xa >= 0.0:
                     gax = (gXn[t, 1 + k] - gx_a) * m_a + g_sa
+                    acc_pa += gax * xa
+                    gax *= pa
                 gqx = 0.0
-                if fr * Qs + G * T_ >= 0.0:
+                xq = fr * Qs + G * T_
+                if xq >= 0.0:
                     gqx = (gXn[t, 1 + K + k] - gx_q) * m_q + g_sq
+                    acc_pq += gqx * xq
+                    gqx *= pq
                 gfr[j] += gax * As + gqx * Qs
                 accA += gax * fr
                 accQ += gqx * fr
@@ -170,10 +187,17 @@ def step_backward(X, em_t, cm_t, beta, carryover, fhalf, cap, wom_rate, dt,
                 gBrow[j, k] = gG * LH
             gA1[r, k] += accA
             gQ1[r, k] += accQ
+            # rhoA = A_end / maximum(A, TINY) (and rhoQ)
+            gAE[r, k] += acc_pa / max(As, TINY)
+            if As >= TINY:
+                gA1[r, k] -= acc_pa * pa / As
+            gQE[r, k] += acc_pq / max(Qs, TINY)
+            if Qs >= TINY:
+                gQ1[r, k] -= acc_pq * pq / Qs
             gV[r, k] += accV
             gTm[r, k] += accT
             gBstR[r, k] = accB
-    # per edge row, in reverse: frac (clip), curvature, slope, r, competing_exit
+    # per edge row, in reverse: frac = r (1 - stay), slope, r
     for j in range(RE):
         s = srow[j]
         if empty[s]:
@@ -181,67 +205,60 @@ def step_backward(X, em_t, cm_t, beta, carryover, fhalf, cap, wom_rate, dt,
             continue
         L = rowL[s]
         iH = invH[s]
-        f0 = L * hh[j] * iH
         rr = hh[j] * iH
-        slope = dt * (1.0 - L) - L * iH
-        c2 = rr * (-dt * dt * (1.0 - L))
+        slope = tau * (1.0 - L) - L * iH
         LH = L * iH
-        # frac = clip(frac0 + 0.5 sum(curv var), 0, L)  (clip: to x when 0 <= x <= L, to L when x > L)
-        x = fx[j]
-        gx = 0.0
-        g_L = 0.0
-        if x >= 0.0 and x <= L:
-            gx = gfr[j]
-        elif x > L:
-            g_L += gfr[j]
-        g_f0 = gx
-        gcorr = 0.5 * gx
-        g_c2 = 0.0
+        # frac = r (1 - stay)
+        g_r = gfr[j] * (1.0 - stay[s])
+        gstay[s] -= gfr[j] * rr
         g_slope = grs[j] * rr  # (r slope in G)
-        g_r = grs[j] * slope
+        g_r += grs[j] * slope
         g_LH = gLH[j]
-        g_H = 0.0
-        if gcorr != 0.0:
-            for i in range(nact[s]):  # (the other sources' terms are 0, and so are their gradients)
-                kk = actk[s, i]
-                Bst = BstR[s, kk]
-                dr = (Brow[j, kk] - rr * Bst) * iH
-                curv = c2 * Bst * Bst + 2.0 * Bst * dr * slope
-                gcurv = gcorr * var[s, kk]
-                gvar[s, kk] += gcorr * curv
-                # curv = c2 Bstage^2 + 2 Bstage dr slope,  c2 = r (-dt^2 (1 - L))
-                g_c2 += gcurv * Bst * Bst
-                gBstR[s, kk] += gcurv * (2.0 * c2 * Bst + 2.0 * dr * slope)
-                gdr = gcurv * 2.0 * Bst * slope
-                g_slope += gcurv * 2.0 * Bst * dr
-                # dr = (B_rows - r Bstage) / H
-                gBrow[j, kk] += gdr * iH
-                g_r -= gdr * Bst * iH
-                gBstR[s, kk] -= gdr * rr * iH
-                g_H -= gdr * dr * iH
-        # c2 = r (-dt^2 (1 - L))
-        g_r += g_c2 * (-dt * dt * (1.0 - L))
-        g_L += g_c2 * rr * dt * dt
         # L / H (in G)
-        g_L += g_LH * iH
-        g_H -= g_LH * LH * iH
-        # slope = dt (1 - L) - L / H
-        g_L -= g_slope * (dt + iH)
+        g_L = g_LH * iH
+        g_H = -g_LH * LH * iH
+        # slope = tau (1 - L) - L / H
+        g_L -= g_slope * (tau + iH)
         g_H += g_slope * L * iH * iH
         # r = h / H
         gh = g_r * iH
         g_H -= g_r * rr * iH
-        # competing_exit: frac = L h / safe (safe = maximum(H, TINY) = H, its gradient goes to H)
-        g_L += g_f0 * hh[j] * iH
-        gh += g_f0 * L * iH
-        g_H -= g_f0 * f0 * iH
         ghh[j] = gh
         gH[s] += g_H
         gL[s] += g_L
-    # per state row: L = 1 - exp(-safe dt); H = maximum(h @ same_src.T, TINY); Bstage = same_src @ B_rows;
-    # then per edge row leaving it: h = b_rows + sum(B_rows * abars)
+    # per state row: stay = exp(-S), S = tau sum(b) + sum_k c abar g(x), c = tau Bstage, x = c var / abar
+    #   (x = 0 where abar <= TINY); d term / dc = abar (g + x g'), / dabar = c (g - x g'), / dvar = c^2 g'
+    #   (every source: a Bstage of 0 still has a gradient)
     for r in range(R):
-        gHr = gH[r] + gL[r] * dt * (1.0 - rowL[r])
+        gS = -gstay[r] * stay[r]
+        gbs[r] = gS * tau
+        if empty[r] or gS == 0.0:
+            continue
+        for i in range(nact[r]):  # (sources with Bstage terms: x and log1p_ratio(x) from the forward)
+            kk = actk[r, i]
+            c = tau * BstR[r, kk]
+            ab = abar[r, kk]
+            if ab > TINY:
+                x = xg[r, kk]
+                g = gx[r, kk]
+                gp = log1p_ratio_grad(x, g)
+                gBstR[r, kk] += gS * ab * (g + x * gp) * tau
+                gabar[r, kk] += gS * c * (g - x * gp)
+                gvar[r, kk] += gS * c * c * gp
+            else:
+                gBstR[r, kk] += gS * ab * tau
+                gabar[r, kk] += gS * c
+        if nact[r] < K:  # the others (Bstage = 0, so x = 0 and log1p_ratio(0) = 1): only d term / dc = abar
+            i = 0
+            for kk in range(K):
+                if i < nact[r] and actk[r, i] == kk:  # (actk lists the active sources in increasing order)
+                    i += 1
+                else:
+                    gBstR[r, kk] += gS * abar[r, kk] * tau
+    # per state row: L = 1 - exp(-H tau); H = maximum(h @ same_src.T, TINY); Bstage = same_src @ B_rows;
+    # then per edge row leaving it: h = b_rows + sum(B_rows * abars) (and b_rows in stay's S)
+    for r in range(R):
+        gHr = gH[r] + gL[r] * tau * (1.0 - rowL[r])
         if Hs[r] < TINY:
             gHr = 0.0
         for i in range(optr[r], optr[r + 1]):
@@ -249,7 +266,7 @@ def step_backward(X, em_t, cm_t, beta, carryover, fhalf, cap, wom_rate, dt,
             g = ghh[j] + gHr
             # base_eff = base * edge_mult; B = beta * (affinity * chan_mult): the products with the week's
             # multipliers are taken when the week's sums are flushed (_flush_hazard_grads)
-            gbw[j] += g
+            gbw[j] += g + gbs[r]
             for ii in range(nnz[j]):
                 kk = nzk[j, ii]
                 gabar[r, kk] += g * Brow[j, kk]
@@ -260,6 +277,7 @@ def step_backward(X, em_t, cm_t, beta, carryover, fhalf, cap, wom_rate, dt,
         gq[k] = 0.0
         gd[k] = 0.0
         gpw[k] = 0.0
+    buf = np.empty((n + 1, 2))  # one source's memory moments after each memory step
     for r in range(R):
         N = X[r, 0]
         iN = invN[r]
@@ -289,17 +307,35 @@ def step_backward(X, em_t, cm_t, beta, carryover, fhalf, cap, wom_rate, dt,
             ga += gab * iN
             gnN -= gab * ab * iN
             mu = targ[r, k] * (pw[k] * dt)
-            A0 = X[r, 1 + k]
-            Q0 = X[r, 1 + K + k]
             dk = d[k]
             qk = q[k]
-            # A = d A + q mu N;  Q = d^2 Q + 2 d q mu A + q^2 N (mu + mu^2)
-            gd[k] += ga * A0 + gQ * (2.0 * dk * Q0 + 2.0 * qk * mu * A0)
-            gq[k] += ga * mu * N + gQ * (2.0 * dk * mu * A0 + 2.0 * qk * N * (mu + mu * mu))
-            gmu = ga * qk * N + gQ * (2.0 * dk * qk * A0 + qk * qk * N * (1.0 + 2.0 * mu))
-            gN += ga * qk * mu + gQ * qk * qk * (mu + mu * mu)
-            gX[r, 1 + k] = ga * dk + gQ * 2.0 * dk * qk * mu
-            gX[r, 1 + K + k] = gQ * dk * dk
+            inc_q = qk * qk * N * (mu + mu * mu)
+            inc_a = qk * mu * N
+            # the memory steps again: A_i = d A_{i-1} + q mu N; Q_i = d^2 Q_{i-1} + 2 d q mu A_{i-1} + q^2 N (mu + mu^2)
+            buf[0, 0] = X[r, 1 + k]
+            buf[0, 1] = X[r, 1 + K + k]
+            for i in range(1, n + 1):
+                buf[i, 1] = dk * dk * buf[i - 1, 1] + 2.0 * dk * qk * mu * buf[i - 1, 0] + inc_q
+                buf[i, 0] = dk * buf[i - 1, 0] + inc_a
+            # A = (sum of A_i) / n, A_end = A_n (and Q): in reverse over the memory steps
+            ga_m = ga / n
+            gQ_m = gQ / n
+            cA = gAE[r, k]
+            cQ = gQE[r, k]
+            gmu = 0.0
+            for i in range(n, 0, -1):
+                tA = ga_m + cA
+                tQ = gQ_m + cQ
+                A0 = buf[i - 1, 0]
+                Q0 = buf[i - 1, 1]
+                gd[k] += tA * A0 + tQ * (2.0 * dk * Q0 + 2.0 * qk * mu * A0)
+                gq[k] += tA * mu * N + tQ * (2.0 * dk * mu * A0 + 2.0 * qk * N * (mu + mu * mu))
+                gmu += tA * qk * N + tQ * (2.0 * dk * qk * A0 + qk * qk * N * (1.0 + 2.0 * mu))
+                gN += tA * qk * mu + tQ * qk * qk * (mu + mu * mu)
+                cA = tA * dk + tQ * 2.0 * dk * qk * mu
+                cQ = tQ * dk * dk
+            gX[r, 1 + k] = cA
+            gX[r, 1 + K + k] = cQ
             # mu = targeting * (per_weight * dt)
             gpw[k] += gmu * targ[r, k] * dt
         if N >= TINY:
@@ -340,7 +376,7 @@ def step_backward(X, em_t, cm_t, beta, carryover, fhalf, cap, wom_rate, dt,
 
 
 @_njit
-def twin_scan_backward(touches, em, cm, X0, base, beta, carryover, fhalf, cap, wom_rate, dt,
+def twin_scan_backward(touches, em, cm, X0, base, beta, carryover, fhalf, cap, wom_rate, dt, subs,
                        srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                        Xs, gXs, gflows, gnew, grep, grefs):  # pragma: no cover - compiled
     """Reverse sweep of :func:`twin_scan_forward`.
@@ -378,7 +414,8 @@ def twin_scan_backward(touches, em, cm, X0, base, beta, carryover, fhalf, cap, w
         if t < T - 1 and (_differ(em[t], em[t + 1]) or _differ(cm[t], cm[t + 1])):
             _flush_hazard_grads(gws[-2], gws[-1], em[t + 1], cm[t + 1], pidx, eidx, aff, gbase, gbeta)
         X = X0c if t == 0 else Xs[t - 1]
-        step_forward(X, touches[t], em[t], cm[t], base, beta, carryover, fhalf, cap, wom_rate, dt,
+        n = subs[t % subs.shape[0]]
+        step_forward(X, touches[t], em[t], cm[t], base, beta, carryover, fhalf, cap, wom_rate, dt, n,
                          srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                          ws, Xn, flow_o, new_o, rep_o, False)
         for r in range(R):
@@ -386,7 +423,7 @@ def twin_scan_backward(touches, em, cm, X0, base, beta, carryover, fhalf, cap, w
                 gXn[r, c] = gXs[t, r, c] + carry[r, c]
         for j in range(RE):
             before[j] = gbw[j]
-        gwr += step_backward(X, em[t], cm[t], beta, carryover, fhalf, cap, wom_rate, dt,
+        gwr += step_backward(X, em[t], cm[t], beta, carryover, fhalf, cap, wom_rate, dt, n,
                               srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                               ws, gws, gXn, gflows[t], gnew[t], grep[t], grefs[t],
                               carry, (gcarry, gfhalf, gcap))

@@ -25,7 +25,7 @@ __all__ = ['run_weekly']
 
 
 @njit
-def _run_weekly(lo, hi, X0, touches, em, cm, base, beta, carryover, fhalf, cap, wom_rate, dt, steps, C,
+def _run_weekly(lo, hi, X0, touches, em, cm, base, beta, carryover, fhalf, cap, wom_rate, dt, subs, C,
                 srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                 flow_w, new_w, rep_w, ref_w, imp_w, N_end, reach_w):  # pragma: no cover - compiled
     R = X0.shape[1]
@@ -62,23 +62,25 @@ def _run_weekly(lo, hi, X0, touches, em, cm, base, beta, carryover, fhalf, cap, 
             for r in range(R):
                 for k in range(K):
                     mu[r, k] = 0.0
-            for _ in range(steps):
+            for s in range(subs.shape[0]):
+                n = subs[s]
+                tau = dt * n
                 step_forward(X, touches[i, w], emi[w], cm[w], base[i], beta[i], carryover[i], fhalf[i], cap[i],
-                                 wom_rate[i], dt, srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
+                                 wom_rate[i], dt, n, srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                                  ws, Xn, fo, no, ro, True)
                 for j in range(P * E):
                     flow_w[i, w, j] += fo[j]
                 for p in range(P):
                     new_w[i, w, p] += no[p]
                     rep_w[i, w, p] += ro[p]
-                ref_w[i, w] += sc[1] * dt
+                ref_w[i, w] += sc[1] * tau
                 for k in range(C):
                     sent = touches[i, w, k] if phi[k] == 1.0 else pw[k] * max(tgt[k], TINY)
-                    imp_w[i, w, k] += sent * dt
-                # touches per person in the step: mu = targeting * (per_weight * dt)
+                    imp_w[i, w, k] += sent * tau
+                # touches per person in the step: targeting * (per_weight * tau)
                 for r in range(R):
                     for k in range(K):
-                        mu[r, k] += targ[r, k] * (pw[k] * dt)
+                        mu[r, k] += targ[r, k] * (pw[k] * tau)
                 X, Xn = Xn, X
             for r in range(R):
                 N_end[i, w, r] = X[r, 0]
@@ -91,8 +93,9 @@ def _run_weekly(lo, hi, X0, touches, em, cm, base, beta, carryover, fhalf, cap, 
         X0[i, :, :] = X  # the final state, in place
 
 
-def run_weekly(structure, X0, touches, em, cm, params, dt: int, steps: int, mats=None, threads: int | None = None):
-    """Run ``B`` independent trajectories for ``W`` weeks of ``steps`` steps of ``dt`` days.
+def run_weekly(structure, X0, touches, em, cm, params, dt: int, subs: tuple, mats=None, threads: int | None = None):
+    """Run ``B`` independent trajectories for ``W`` weeks, each of the steps ``subs`` (the memory steps
+    of ``dt`` days of each: :attr:`~journeysim.model.dynamics.Structure.substeps`).
 
     Parameters
     ----------
@@ -128,7 +131,7 @@ def run_weekly(structure, X0, touches, em, cm, params, dt: int, steps: int, mats
 
     cap = np.full(np.asarray(params.fhalf).shape, np.inf) if params.cap is None else params.cap
     args = (X, f(touches), f(em), f(cm), f(params.base), f(params.beta), f(params.carryover), f(params.fhalf), f(cap),
-            f(params.wom_rate), float(dt), int(steps), int(C), *struct_args(ks),
+            f(params.wom_rate), float(dt), np.asarray(subs, np.int64), int(C), *struct_args(ks),
             out["flow"], out["new"], out["repeat"], out["referrals"], out["impressions"], out["N_end"], out["reach"])
     # the kernel releases the GIL: threads share the batch (each trajectory writes only its own rows)
     n = max(1, min(threads or default_workers(), B // 4))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from journeysim._util.numba import njit as _njit
-from journeysim.model.dynamics import CAP_SMALL, TINY
+from journeysim.model.dynamics import CAP_SMALL, SERIES_BELOW, TINY
 
 __all__ = ['twin_scan_forward']
 
@@ -31,7 +31,11 @@ def workspace(R, RE, K, P, E):  # pragma: no cover - compiled
             np.empty((RE, K), np.uint64), np.empty(RE, np.int64),  # sources with B_rows != 0, per edge row; count
             np.empty((R, K), np.uint64), np.empty(R, np.int64),  # sources with Bstage terms, per state row; count
             np.zeros((P, E)), np.zeros((K, P)), np.zeros(1, np.int64),  # event multipliers of B_rows; valid
-            np.empty(K), np.empty(K))  # demand caps: touches per weight bought; the factor delivered
+            np.empty(K), np.empty(K),  # demand caps: touches per weight bought; the factor delivered
+            np.empty((R, K)), np.empty((R, K)),  # A, Q at the step's end (A, Q above: the step's averages)
+            np.empty((R, K)), np.empty((R, K)),  # end / max(average, TINY), for A and Q
+            np.empty((R, K)), np.empty(R), np.empty(R),  # the gamma closure's x; the share that stays; sum of b
+            np.empty((R, K)))  # log1p_ratio(x)
 
 
 @_njit
@@ -54,10 +58,26 @@ def _changed(a, b):  # pragma: no cover - compiled
 
 
 @_njit(inline=True)
-def step_forward(X, tc, em_t, cm_t, base, beta, carryover, fhalf, cap, wom_rate, dt,
+def log1p_ratio(x):  # pragma: no cover - compiled
+    """``log1p(x) / x`` for ``x >= 0`` (:func:`journeysim.twin.step.log1p_ratio`)."""
+    if x > SERIES_BELOW:
+        return np.log1p(x) / x
+    return 1.0 + x * (-1.0 / 2 + x * (1.0 / 3 + x * (-1.0 / 4 + x * (1.0 / 5 + x * (-1.0 / 6 + x / 7.0)))))
+
+
+@_njit(inline=True)
+def log1p_ratio_grad(x, g):  # pragma: no cover - compiled
+    """The derivative of :func:`log1p_ratio` at ``x``, given its value ``g`` there."""
+    if x > SERIES_BELOW:
+        return (1.0 / (1.0 + x) - g) / x
+    return -1.0 / 2 + x * (2.0 / 3 + x * (-3.0 / 4 + x * (4.0 / 5 + x * (-5.0 / 6 + x * 6.0 / 7.0))))
+
+
+@_njit(inline=True)
+def step_forward(X, tc, em_t, cm_t, base, beta, carryover, fhalf, cap, wom_rate, dt, n,
                      srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                      ws, Xn, flow_o, new_o, rep_o, full):  # pragma: no cover - compiled
-    """``twin_step`` from state ``X (R, 1 + 2K)``: fills the workspace ``ws`` (:func:`workspace`)
+    """``twin_step`` (``n`` memory steps of ``dt`` days) from state ``X (R, 1 + 2K)``: fills the workspace ``ws`` (:func:`workspace`)
     and (if ``full``; the reverse sweep only needs the workspace) the outputs ``Xn (R, 1 + 2K)``,
     ``flow_o (P*E)``, ``new_o (P)``, ``rep_o (P)``.
 
@@ -70,8 +90,9 @@ def step_forward(X, tc, em_t, cm_t, base, beta, carryover, fhalf, cap, wom_rate,
     """
     (sc, touch, tgt, pw, q, d, A1, Q1, abar, V, invN, var, invA, Tm, empty, b, Brow, hh, Hs, BstR, rowL, invH,
      fx, frac, flow, rsl, aout0, qout0, sa, sq, ma, mq, ra, rq, isa, isq, nzk, nnz, actk, nact, em_prev, cm_prev,
-     valid, pw0, phi) = ws
+     valid, pw0, phi, AE, QE, rhoA, rhoQ, xg, stay, bsum, gx) = ws
     R = X.shape[0]
+    tau = dt * n
     K = fhalf.shape[0]
     C = tc.shape[0]
     RE = srow.shape[0]
@@ -121,6 +142,10 @@ def step_forward(X, tc, em_t, cm_t, base, beta, carryover, fhalf, cap, wom_rate,
             for k in range(K):
                 A1[r, k] = 0.0
                 Q1[r, k] = 0.0
+                AE[r, k] = 0.0
+                QE[r, k] = 0.0
+                rhoA[r, k] = 0.0
+                rhoQ[r, k] = 0.0
                 abar[r, k] = 0.0
                 V[r, k] = 0.0
                 var[r, k] = 0.0
@@ -134,10 +159,24 @@ def step_forward(X, tc, em_t, cm_t, base, beta, carryover, fhalf, cap, wom_rate,
             Q0 = X[r, 1 + K + k]
             dk = d[k]
             qk = q[k]
-            # Q = d * d * Q + 2.0 * d * qq * mu * A + qq * qq * N_ * (mu + mu * mu)
-            Qn = dk * dk * Q0 + 2.0 * dk * qk * mu * A0 + qk * qk * N * (mu + mu * mu)
-            # A = d * A + qq * mu * N_
-            An = dk * A0 + qk * mu * N
+            inc_q = qk * qk * N * (mu + mu * mu)
+            inc_a = qk * mu * N
+            A_sum = 0.0
+            Q_sum = 0.0
+            for _ in range(n):
+                # Q = d * d * Q + 2.0 * d * qq * mu * A + qq * qq * N_ * (mu + mu * mu)
+                Q0 = dk * dk * Q0 + 2.0 * dk * qk * mu * A0 + inc_q
+                # A = d * A + qq * mu * N_
+                A0 = dk * A0 + inc_a
+                A_sum += A0
+                Q_sum += Q0
+            AE[r, k] = A0
+            QE[r, k] = Q0
+            # A = A_sum / sub; Q = Q_sum / sub
+            An = A_sum / n
+            Qn = Q_sum / n
+            rhoA[r, k] = A0 / max(An, TINY)
+            rhoQ[r, k] = Q0 / max(Qn, TINY)
             # abar = A / maximum(N_, TINY)
             ab = An * iN
             # V = maximum(Q - A * abar, 0.0)
@@ -196,41 +235,42 @@ def step_forward(X, tc, em_t, cm_t, base, beta, carryover, fhalf, cap, wom_rate,
     for r in range(R):
         # H = xp.maximum(h @ m.same_src.T, TINY): the sum over the edge rows leaving the state row
         acc = 0.0
+        bs = 0.0
         for i in range(optr[r], optr[r + 1]):
             acc += hh[oidx[i]]
+            bs += b[oidx[i]]
         Hs[r] = acc
+        bsum[r] = bs
         H = max(acc, TINY)
         invH[r] = 1.0 / H
-        # frac, L = competing_exit(xp, h, H, dt): safe = maximum(H, TINY) (= H); L = 1 - exp(-safe * dt)
-        rowL[r] = 1.0 - np.exp(-max(H, TINY) * dt)
+        # L = 1 - exp(-H * tau)
+        rowL[r] = 1.0 - np.exp(-H * tau)
+        # stay = exp(-tau * (b_rows @ same_src.T) - sum(c * abars * log1p_ratio(x))), c = tau * Bstage,
+        #   x = c * var / abars where abars > TINY, else 0   (terms with Bstage = 0 are 0)
+        S = tau * bs
+        if not empty[r]:
+            for i in range(nact[r]):
+                kk = actk[r, i]
+                c = tau * BstR[r, kk]
+                ab = abar[r, kk]
+                x = c * var[r, kk] / ab if ab > TINY else 0.0
+                g = log1p_ratio(x)
+                xg[r, kk] = x
+                gx[r, kk] = g
+                S += c * ab * g
+        stay[r] = np.exp(-S)
     for j in range(RE):
         s = srow[j]
         Ns = X[s, 0]
         L = rowL[s]
         iH = invH[s]
-        # (competing_exit) frac = L * h / safe
-        f0 = L * hh[j] * iH
         # r = h / H
         rr = hh[j] * iH
-        # slope = dt * (1.0 - L) - L / H
-        slope = dt * (1.0 - L) - L * iH
-        # Bstage (above); G (below)
-        # dr = (B_rows - r[..., None] * Bstage) / H[..., None]
-        # curv = (r * (-dt * dt * (1.0 - L)))[..., None] * Bstage * Bstage + 2.0 * Bstage * dr * slope[..., None]
-        # var (hoisted above)    (terms with Bstage = B_rows = 0, or var = 0, are 0)
-        c2 = rr * (-dt * dt * (1.0 - L))
-        acc = 0.0
-        if not empty[s]:
-            for i in range(nact[s]):
-                kk = actk[s, i]
-                Bst = BstR[s, kk]
-                dr = (Brow[j, kk] - rr * Bst) * iH
-                curv = c2 * Bst * Bst + 2.0 * Bst * dr * slope
-                acc += curv * var[s, kk]
-        # frac = xp.clip(frac + 0.5 * xp.sum(curv * var, axis=-1), 0.0, L)
-        x = f0 + 0.5 * acc
-        fx[j] = x
-        fr = min(max(x, 0.0), L)
+        # slope = tau * (1.0 - L) - L / H
+        slope = tau * (1.0 - L) - L * iH
+        # frac = r * (1.0 - stay)
+        fr = rr * (1.0 - stay[s])
+        fx[j] = fr
         frac[j] = fr
         # flow = Ns * frac
         flow[j] = Ns * fr
@@ -257,6 +297,8 @@ def step_forward(X, tc, em_t, cm_t, base, beta, carryover, fhalf, cap, wom_rate,
             Vs = V[r, k]
             T_ = Tm[r, k]
             Bst = BstR[r, k]
+            pa = rhoA[r, k]
+            pq = rhoQ[r, k]
             acc_a = 0.0
             acc_q = 0.0
             for i in range(optr[r], optr[r + 1]):
@@ -265,40 +307,40 @@ def step_forward(X, tc, em_t, cm_t, base, beta, carryover, fhalf, cap, wom_rate,
                 # G = (r * slope)[..., None] * Bstage + (L / H)[..., None] * B_rows
                 G = rsl[j] * Bst + LH * Brow[j, k]
                 # T (hoisted above)
-                # a_out = xp.maximum(frac[..., None] * As + G * Vs, 0.0)
-                a = max(fr * As + G * Vs, 0.0)
-                # q_out = xp.maximum(frac[..., None] * Qs + G * T, 0.0)
-                qo = max(fr * Qs + G * T_, 0.0)
+                # a_out = xp.maximum(frac[..., None] * As + G * Vs, 0.0) * (A_end / maximum(A, TINY))
+                a = max(fr * As + G * Vs, 0.0) * pa
+                # q_out = xp.maximum(frac[..., None] * Qs + G * T, 0.0) * (Q_end / maximum(Q, TINY))
+                qo = max(fr * Qs + G * T_, 0.0) * pq
                 aout0[j, k] = a
                 qout0[j, k] = qo
                 acc_a += a
                 acc_q += qo
-            # a_out = a_out * _lmul(xp, m.src, xp.minimum(1.0, A / xp.maximum(_lmul(xp, src_T, a_out), TINY)))
-            # q_out = q_out * _lmul(xp, m.src, xp.minimum(1.0, Q / xp.maximum(_lmul(xp, src_T, q_out), TINY)))
+            # a_out = a_out * _lmul(xp, m.src, xp.minimum(1.0, A_end / xp.maximum(_lmul(xp, src_T, a_out), TINY)))
+            # q_out = q_out * _lmul(xp, m.src, xp.minimum(1.0, Q_end / xp.maximum(_lmul(xp, src_T, q_out), TINY)))
             sa[r, k] = acc_a
             sq[r, k] = acc_q
-            # (the ratio is at least 1 when A >= the denominator: no division needed)
+            # (the ratio is at least 1 when A_end >= the denominator: no division needed)
             den = max(acc_a, TINY)
-            if A1[r, k] >= den:
+            if AE[r, k] >= den:
                 ra[r, k] = 1.0
                 ma[r, k] = 1.0
             else:
                 ia = 1.0 / den
                 isa[r, k] = ia
-                ra[r, k] = A1[r, k] * ia
+                ra[r, k] = AE[r, k] * ia
                 ma[r, k] = min(1.0, ra[r, k])
             den = max(acc_q, TINY)
-            if Q1[r, k] >= den:
+            if QE[r, k] >= den:
                 rq[r, k] = 1.0
                 mq[r, k] = 1.0
             else:
                 iq = 1.0 / den
                 isq[r, k] = iq
-                rq[r, k] = Q1[r, k] * iq
+                rq[r, k] = QE[r, k] * iq
                 mq[r, k] = min(1.0, rq[r, k])
     if not full:
         return
-    # F = concatenate([flow, a_out, q_out]); X_new = concatenate([N_, A, Q]) + _lmul(xp, m.move, F)
+    # F = concatenate([flow, a_out, q_out]); X_new = concatenate([N_, A_end, Q_end]) + _lmul(xp, m.move, F)
     #   (move = destination - source: each edge row's F leaves its source row and enters its destination;
     #    what leaves a row is the sum of its edge rows': flows, sa * ma, sq * mq)
     for r in range(R):
@@ -307,8 +349,8 @@ def step_forward(X, tc, em_t, cm_t, base, beta, carryover, fhalf, cap, wom_rate,
             out += flow[oidx[i]]
         Xn[r, 0] = X[r, 0] - out
         for k in range(K):
-            Xn[r, 1 + k] = A1[r, k] - sa[r, k] * ma[r, k]
-            Xn[r, 1 + K + k] = Q1[r, k] - sq[r, k] * mq[r, k]
+            Xn[r, 1 + k] = AE[r, k] - sa[r, k] * ma[r, k]
+            Xn[r, 1 + K + k] = QE[r, k] - sq[r, k] * mq[r, k]
     for j in range(RE):
         s = srow[j]
         t = drow[j]
@@ -318,7 +360,7 @@ def step_forward(X, tc, em_t, cm_t, base, beta, carryover, fhalf, cap, wom_rate,
                 Xn[t, 1 + k] += aout0[j, k] * ma[s, k]
                 Xn[t, 1 + K + k] += qout0[j, k] * mq[s, k]
     # out: "flow": flow @ m.edge_out.T, "new": flow @ m.new_sel.T, "repeat": flow @ m.repeat_sel.T
-    #      ("referrals": wom * dt, by the caller)
+    #      ("referrals": wom * tau, by the caller)
     flow_o[:] = 0.0
     new_o[:] = 0.0
     rep_o[:] = 0.0
@@ -335,13 +377,14 @@ def step_forward(X, tc, em_t, cm_t, base, beta, carryover, fhalf, cap, wom_rate,
 
 
 @_njit
-def twin_scan_forward(touches, em, cm, X0, base, beta, carryover, fhalf, cap, wom_rate, dt,
+def twin_scan_forward(touches, em, cm, X0, base, beta, carryover, fhalf, cap, wom_rate, dt, subs,
                       srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff):  # pragma: no cover
     """``twin_step`` over ``T`` steps from ``X0``: what ``build_model``'s scan returns.
 
     ``touches (T, C)``, ``em (T, P, E)``, ``cm (T, K, P)`` per step; ``X0 (R, 1 + 2K)``; ``base
     (P, E)``, ``beta (K, E)``, ``carryover (K)``, ``fhalf (K)`` (``inf``: no saturation), ``cap (K)`` (``inf``: no demand cap),
-    ``wom_rate`` (float), ``dt``; then the :class:`KernelStructure` arrays. Returns ``Xs (T, R,
+    ``wom_rate`` (float), ``dt``, ``subs`` (the memory steps of each step of a week, ``int64``:
+    step ``t`` has ``subs[t % len(subs)]``); then the :class:`KernelStructure` arrays. Returns ``Xs (T, R,
     1 + 2K)`` (the state after each step), ``flows (T, P*E)``, ``new (T, P)``, ``repeat (T, P)``,
     ``referrals (T,)``.
     """
@@ -358,10 +401,11 @@ def twin_scan_forward(touches, em, cm, X0, base, beta, carryover, fhalf, cap, wo
     ws = workspace(R, srow.shape[0], K, P, E)
     X = np.ascontiguousarray(X0)
     for t in range(T):
-        step_forward(X, touches[t], em[t], cm[t], base, beta, carryover, fhalf, cap, wom_rate, dt,
+        n = subs[t % subs.shape[0]]
+        step_forward(X, touches[t], em[t], cm[t], base, beta, carryover, fhalf, cap, wom_rate, dt, n,
                          srow, drow, pe, pidx, eidx, kind, optr, oidx, targ, womf, aff,
                          ws, Xs[t], flows[t], new[t], rep[t], True)
-        # "referrals": wom * dt
-        refs[t] = ws[0][1] * dt
+        # "referrals": wom * tau
+        refs[t] = ws[0][1] * (dt * n)
         X = Xs[t]
     return Xs, flows, new, rep, refs
