@@ -61,7 +61,8 @@ def _changed(a, b):  # pragma: no cover - compiled
 def log1p_ratio(x):  # pragma: no cover - compiled
     """``log1p(x) / x`` for ``x >= 0`` (:func:`journeysim.twin.step.log1p_ratio`)."""
     if x > SERIES_BELOW:
-        return np.log1p(x) / x
+        u = 1.0 + x
+        return np.log(u) / (u - 1.0)
     return 1.0 + x * (-1.0 / 2 + x * (1.0 / 3 + x * (-1.0 / 4 + x * (1.0 / 5 + x * (-1.0 / 6 + x / 7.0)))))
 
 
