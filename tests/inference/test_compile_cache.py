@@ -83,3 +83,22 @@ def test_callbacks_are_cached_and_give_pytensors_logp_and_gradient():
         logp, grad = _call_logp(again, x)
         assert logp == pytest.approx(float(logp_fn(values)), rel=1e-12)
         np.testing.assert_allclose(grad, dlogp_fn(values), rtol=1e-12)
+
+
+def test_a_model_with_shared_data_falls_back_to_nutpies_callbacks_and_still_swaps_data():
+    """nutpie passes shared variables' data at run time, which the cached callbacks do not: such a
+    model (SBC's ``observed_as_data``) gets nutpie's own callbacks, and ``with_data`` still works."""
+    import nutpie
+    import pymc as pm
+
+    from journeysim.inference.sampling import compile_nutpie
+
+    with pm.Model() as model:
+        y = pm.Data("y", np.array([3.0, 7.0, 1.0, 0.0]))
+        mu = pm.LogNormal("mu", 1.0, 1.0)
+        pm.Poisson("obs", mu=mu, observed=y)
+    compiled = compile_nutpie(model)
+    assert compiled.compiled_logp_func.__name__ != "journeysim_nutpie_logp"
+    idata = nutpie.sample(compiled.with_data(y=np.array([30.0, 31.0, 29.0, 30.0])), draws=200, tune=200,
+                          chains=1, seed=1, progress_bar=False)
+    assert 25 < float(idata.posterior["mu"].mean()) < 35
