@@ -89,7 +89,7 @@ def compile_pymc_cached(model):
     import nutpie.compile_pymc as ncp
 
     original = getattr(ncp, "_make_c_logp_func", None), getattr(ncp, "_make_c_expand_func", None)
-    if None in original:  # pragma: no cover - another nutpie
+    if None in original or model.data_vars:  # (data variables are shared: known before nutpie builds the graph)
         return nutpie.compile_pymc_model(model, backend="numba")
 
     def make_logp(n_dim, logp_fn, user_data, shared_logp, shared_data):
@@ -107,10 +107,11 @@ def compile_pymc_cached(model):
         return _callback(_EXPAND_SRC, "journeysim_nutpie_expand", key, env), \
             original[1](n_dim, n_expanded, expand_fn, user_data, shared_vars, shared_data)[1]
 
+    # (the patch lasts for this call only; compiling runs in the caller's thread, not in the samplers')
     ncp._make_c_logp_func, ncp._make_c_expand_func = make_logp, make_expand
     try:
         return nutpie.compile_pymc_model(model, backend="numba", cache=True)
-    except _Fallback:
+    except _Fallback:  # (other shared variables, or a graph PyTensor cannot cache: the graph is built again)
         pass
     finally:
         ncp._make_c_logp_func, ncp._make_c_expand_func = original

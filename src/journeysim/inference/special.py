@@ -11,9 +11,9 @@ loads the graph from PyTensor's cache.
 Method: the recurrence ``psi(x) = psi(x + 1) - 1/x`` raises ``x`` to at least 10, where the
 asymptotic series ``log x - 1/(2x) - sum_k B_2k / (2k x^2k)`` to ``k = 7`` is exact to rounding
 (its first omitted term is below 1e-16 of the result); negative arguments use the reflection
-``psi(x) = psi(1 - x) - pi / tan(pi x)``. The values are SciPy's: ``inf`` at ``+inf``, ``-inf``
-at ``+0`` and ``+inf`` at ``-0``, ``nan`` at negative integers, ``-inf`` and ``nan``
-(``tests/inference/test_special.py`` compares them to SciPy over twenty decades).
+``psi(x) = psi(1 - x) - pi / tan(pi x)``. The special values are SciPy's: ``inf`` at ``+inf``,
+``-inf`` at ``+0`` and ``+inf`` at ``-0``, ``nan`` at negative integers, at ``-inf`` and at ``nan``
+(``tests/inference/test_compile_cache.py`` compares them, and the values over twenty decades, to SciPy).
 """
 
 from __future__ import annotations
